@@ -1,0 +1,1 @@
+"""One package per area; views parse, authorize, call a service, render."""

@@ -1,0 +1,3 @@
+from portfolio.blueprints.admin.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from portfolio.blueprints.auth.views import bp
+
+__all__ = ["bp"]

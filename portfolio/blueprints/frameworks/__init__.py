@@ -1,0 +1,3 @@
+from portfolio.blueprints.frameworks.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from portfolio.blueprints.main.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,20 @@
+"""All models, importable from one place (Alembic autogenerate sees them through here)."""
+
+from portfolio.models.audit import AuditEvent
+from portfolio.models.cohort import Cohort, CohortMembership, MemberRole
+from portfolio.models.framework import Block, Certification, CertificationLink, Competency
+from portfolio.models.user import Role, User, UserRole
+
+__all__ = [
+    "AuditEvent",
+    "Block",
+    "Certification",
+    "CertificationLink",
+    "Cohort",
+    "CohortMembership",
+    "Competency",
+    "MemberRole",
+    "Role",
+    "User",
+    "UserRole",
+]

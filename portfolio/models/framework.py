@@ -1,0 +1,88 @@
+"""Certifications (versioned RNCP fiches), their blocks and competencies."""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portfolio.extensions import db
+from portfolio.models.base import TimestampMixin
+
+
+class Certification(TimestampMixin, db.Model):
+    """One registration (version) of an RNCP fiche; a new registration is a new row."""
+
+    __tablename__ = "certifications"
+    __table_args__ = (UniqueConstraint("code", "registration"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    registration: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(500))
+    level: Mapped[str | None] = mapped_column(String(16))
+    authority: Mapped[str | None] = mapped_column(String(500))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    source: Mapped[str] = mapped_column(String(32))
+
+    blocks: Mapped[list[Block]] = relationship(
+        back_populates="certification", order_by="Block.position", cascade="all, delete-orphan"
+    )
+    links: Mapped[list[CertificationLink]] = relationship(
+        back_populates="certification", cascade="all, delete-orphan"
+    )
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} — {self.title}"
+
+
+class CertificationLink(db.Model):
+    """A predecessor or successor fiche, kept by code since that fiche may not be loaded."""
+
+    __tablename__ = "certification_links"
+    __table_args__ = (UniqueConstraint("certification_id", "kind", "other_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certification_id: Mapped[int] = mapped_column(ForeignKey("certifications.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "predecessor" | "successor"
+    other_code: Mapped[str] = mapped_column(String(200))
+    certification: Mapped[Certification] = relationship(back_populates="links")
+
+
+class Block(db.Model):
+    __tablename__ = "blocks"
+    __table_args__ = (UniqueConstraint("certification_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certification_id: Mapped[int] = mapped_column(
+        ForeignKey("certifications.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    assessment_methods: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int]
+
+    certification: Mapped[Certification] = relationship(back_populates="blocks")
+    competencies: Mapped[list[Competency]] = relationship(
+        back_populates="block", order_by="Competency.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def short_code(self) -> str:
+        """``BC01`` from ``RNCP28754BC01``."""
+        return self.code.removeprefix(self.certification.code) if self.certification else self.code
+
+
+class Competency(db.Model):
+    __tablename__ = "competencies"
+    __table_args__ = (UniqueConstraint("block_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    block_id: Mapped[int] = mapped_column(ForeignKey("blocks.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(48), index=True)
+    statement: Mapped[str] = mapped_column(Text)
+    position: Mapped[int]
+    needs_review: Mapped[bool] = mapped_column(default=False)
+
+    block: Mapped[Block] = relationship(back_populates="competencies")

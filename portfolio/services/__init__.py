@@ -1,0 +1,1 @@
+"""Business rules. Services take models and plain data, flush, and never commit."""

@@ -1,0 +1,191 @@
+"""Evidence store on local disk: ``<root>/blobs/<sha[:2]>/<sha>``, uploads staged in ``<root>/tmp/``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from portfolio.storage.base import (
+    BLOB_PREFIX,
+    TMP_PREFIX,
+    BlobNotFound,
+    BlobReader,
+    EmptyBlob,
+    Intake,
+    MiB,
+    ObjectInfo,
+    Readable,
+    StorageUnavailable,
+    StoredBlob,
+    blob_key,
+    check_key,
+    check_prefix,
+)
+
+CHUNK_SIZE = MiB
+T = TypeVar("T")
+
+
+class LocalStorage:
+    """Blobs as files under one directory, created on first use.
+
+    The staging directory sits inside the root so that the final ``os.replace`` stays on one
+    filesystem and is atomic: a blob path either holds the complete file or does not exist.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        root = Path(root)
+        if not root.is_absolute():
+            raise ValueError(f"local storage needs an absolute path, not {str(root)!r}")
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    @property
+    def description(self) -> str:
+        return self.root.as_uri()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def put_stream(
+        self, stream: Readable, *, max_size: int | None = None, filename: str | None = None
+    ) -> StoredBlob:
+        intake = Intake(stream, max_size)
+        tmp_path = self._staging_file()
+        try:
+            with open(tmp_path, "wb") as out:
+                while piece := intake.read(CHUNK_SIZE):
+                    self._disk(out.write, piece)
+                if intake.size == 0:
+                    raise EmptyBlob()
+                self._disk(out.flush)
+                self._disk(os.fsync, out.fileno())
+            return self._commit(tmp_path, intake.sha256, intake.size, intake.media_type(filename))
+        finally:
+            # Reached with the file still there on any failure, and after a deduplicated upload.
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
+
+    def _disk(self, operation: Callable[..., T], *args: Any) -> T:
+        """Run a disk operation; a full or failing disk makes the store unavailable, in plain words.
+
+        Errors from the upload stream itself are not wrapped: they belong to the caller.
+        """
+        try:
+            return operation(*args)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot write to the storage directory {self.root}: {exc.strerror}"
+            ) from exc
+
+    def adopt(self, key: str, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
+        with self.open(key) as source:
+            blob = self.put_stream(source, max_size=max_size, filename=filename)
+        self.delete(key)
+        return blob
+
+    def _staging_file(self) -> Path:
+        tmp_dir = self.root / TMP_PREFIX
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot write to the storage directory {self.root}: {exc.strerror}"
+            ) from exc
+        os.close(fd)
+        return Path(name)
+
+    def _commit(self, tmp_path: Path, sha256: str, size: int, media_type: str) -> StoredBlob:
+        key = blob_key(sha256)
+        final = self.root / key
+        created = not final.exists()
+        if created:
+            self._disk(final.parent.mkdir, 0o777, True, True)
+            self._disk(os.replace, tmp_path, final)
+            self._disk(_fsync_dir, final.parent)
+        return StoredBlob(sha256=sha256, size=size, key=key, media_type=media_type, created=created)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def abort_stale_uploads(self, older_than: timedelta) -> int:
+        # Local uploads leave no hidden state: staging leftovers are listed by iter_objects("tmp/").
+        return 0
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def open(self, key: str) -> BlobReader:
+        path = self._path(key)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed by the BlobReader
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise BlobNotFound(key) from exc
+        return BlobReader(handle.read, handle.close, size=os.fstat(handle.fileno()).st_size)
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        with self.open(key) as blob:
+            while chunk := blob.read(chunk_size):
+                yield chunk
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise BlobNotFound(key)
+        return path.stat().st_size
+
+    def iter_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
+        for top in (BLOB_PREFIX, TMP_PREFIX):
+            if not (top.startswith(prefix) or prefix.startswith(top)):
+                continue
+            for dirpath, dirnames, filenames in os.walk(self.root / top):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    path = Path(dirpath, name)
+                    key = path.relative_to(self.root).as_posix()
+                    if not key.startswith(prefix):
+                        continue
+                    try:
+                        stat = path.stat()
+                    except FileNotFoundError:  # removed while we walked
+                        continue
+                    yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    def presigned_get_url(
+        self, key: str, *, filename: str, content_type: str, inline: bool, expires: int = 60
+    ) -> str | None:
+        return None  # the application streams local files itself
+
+    def presigned_post(
+        self, *, key: str, max_size: int, content_type: str, expires: int = 600
+    ) -> dict | None:
+        return None
+
+    def check(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise StorageUnavailable(f"the storage path {self.root} exists but is not a directory")
+        probe = self._staging_file()  # creates the directories when missing
+        probe.unlink()
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable: the directory entry must reach the disk too."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

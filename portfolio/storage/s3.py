@@ -1,0 +1,430 @@
+"""Evidence store on S3 or an S3-compatible server (Ceph RGW, MinIO, Garage, AWS...).
+
+The client comes from boto3's standard configuration only (``AWS_*`` environment variables,
+profiles, instance roles), so no secret ever sits in the storage URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from portfolio.storage.base import (
+    TMP_PREFIX,
+    BlobNotFound,
+    BlobReader,
+    BlobTooLarge,
+    EmptyBlob,
+    Intake,
+    MiB,
+    ObjectInfo,
+    Readable,
+    StorageError,
+    StorageUnavailable,
+    StoredBlob,
+    blob_key,
+    check_key,
+    check_prefix,
+    content_disposition,
+)
+
+S3Client = Any  # boto3 builds its client classes at run time
+
+log = logging.getLogger(__name__)
+
+PART_SIZE = 8 * MiB  # multipart part size; also the largest upload sent as one PutObject
+READ_SIZE = MiB  # how much is asked of the upload stream at a time
+COPY_OBJECT_LIMIT = 5 * 1024 * MiB  # the largest object S3 copies in one CopyObject
+COPY_PART_SIZE = 512 * MiB
+
+Addressing = Literal["auto", "path", "virtual"]
+_BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,62}")
+_ACCESS_CODES = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "ExpiredToken",
+    "Forbidden",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "403",
+}
+_MISSING_CODES = {"NoSuchKey", "NotFound", "404"}
+_BUSY_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "503", "500"}
+
+
+class S3Storage:
+    """Blobs as objects ``<prefix>blobs/<sha[:2]>/<sha>`` in one bucket.
+
+    The boto3 client is built on first use: creating the storage makes no network call
+    (credential lookup may query an instance metadata service).
+    """
+
+    part_size = PART_SIZE
+    copy_object_limit = COPY_OBJECT_LIMIT
+    copy_part_size = COPY_PART_SIZE
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        addressing: Addressing | None = None,
+        region: str | None = None,
+    ) -> None:
+        if not _BUCKET_RE.fullmatch(bucket):
+            raise ValueError(f"invalid S3 bucket name: {bucket!r}")
+        prefix = prefix.strip("/")
+        check_prefix(prefix)
+        if addressing not in (None, "auto", "path", "virtual"):
+            raise ValueError(f"addressing must be auto, path or virtual, not {addressing!r}")
+        self.bucket = bucket
+        self.prefix = f"{prefix}/" if prefix else ""
+        self.addressing = addressing
+        self.region = region
+        self._client: S3Client | None = None
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.description!r})"
+
+    @property
+    def description(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    # -- the client ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> S3Client:
+        # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which other SDKs use.
+        session = boto3.session.Session(region_name=self.region or os.environ.get("AWS_REGION") or None)
+        region = session.region_name or "us-east-1"
+        client = session.client("s3", region_name=region, config=_config(self.addressing or "auto"))
+        if self.addressing is None and not _is_aws(client.meta.endpoint_url):
+            # A self-hosted endpoint rarely has wildcard DNS for virtual-hosted buckets.
+            client = session.client("s3", region_name=region, config=_config("path"))
+        return client
+
+    @property
+    def endpoint(self) -> str:
+        return self.client.meta.endpoint_url
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def put_stream(
+        self, stream: Readable, *, max_size: int | None = None, filename: str | None = None
+    ) -> StoredBlob:
+        intake = Intake(stream, max_size)
+        pending = [intake.read_full(self.part_size, READ_SIZE)]
+        if not pending[0]:
+            raise EmptyBlob()
+        media_type = intake.media_type(filename)
+        if len(pending[0]) < self.part_size:
+            return self._put_small(pending.pop(), intake, media_type)
+        # The list hands the first part over, so that no frame keeps it alive after its upload.
+        return self._put_multipart(pending, intake, media_type)
+
+    def _put_small(self, data: bytearray, intake: Intake, media_type: str) -> StoredBlob:
+        """One PutObject straight to the final key: its SHA-256 is known before sending."""
+        key = blob_key(intake.sha256)
+        created = not self.exists(key)
+        if created:
+            with self._errors("store a file"):
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._full(key), Body=data, ContentType=media_type
+                )
+        return StoredBlob(intake.sha256, intake.size, key, media_type, created)
+
+    def _put_multipart(self, pending: list[bytearray], intake: Intake, media_type: str) -> StoredBlob:
+        """Upload in parts under a temporary key, then copy to the content-addressed key."""
+        tmp_key = f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        with self._errors("start an upload"):
+            upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=self._full(tmp_key), ContentType=media_type
+            )["UploadId"]
+        parts = []
+        try:
+            part = pending.pop()
+            while part:
+                number = len(parts) + 1
+                with self._errors("upload a part"):
+                    etag = self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=self._full(tmp_key),
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=part,
+                    )["ETag"]
+                parts.append({"ETag": etag, "PartNumber": number})
+                part = None  # release the uploaded part before reading the next one
+                part = intake.read_full(self.part_size, READ_SIZE)
+            with self._errors("finish an upload"):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self._full(tmp_key),
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except BaseException:
+            # Whatever failed (the stream, the size limit, the server), leave no parts behind.
+            self._abort_upload(tmp_key, upload_id)
+            raise
+        try:
+            return self._promote(tmp_key, intake, media_type)
+        finally:
+            self._delete_quietly(tmp_key)
+
+    def adopt(self, key: str, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
+        check_key(key)
+        try:
+            with self.open(key) as source:
+                intake = Intake(source, max_size)
+                while intake.read(PART_SIZE):
+                    pass
+            if intake.size == 0:
+                raise EmptyBlob()
+        except (BlobTooLarge, EmptyBlob):
+            self.delete(key)
+            raise
+        media_type = intake.media_type(filename)
+        blob = self._promote(key, intake, media_type, replace_type=True)
+        self.delete(key)
+        return blob
+
+    def _promote(
+        self, source: str, intake: Intake, media_type: str, *, replace_type: bool = False
+    ) -> StoredBlob:
+        """Server-side copy of a verified object to its content-addressed key, unless already there."""
+        key = blob_key(intake.sha256)
+        created = not self.exists(key)
+        if created:
+            copy_source = {"Bucket": self.bucket, "Key": self._full(source)}
+            with self._errors("store a file"):
+                if intake.size <= self.copy_object_limit:
+                    extra: dict[str, str] = {"MetadataDirective": "COPY"}
+                    if replace_type:
+                        extra = {"MetadataDirective": "REPLACE", "ContentType": media_type}
+                    self.client.copy_object(
+                        Bucket=self.bucket, Key=self._full(key), CopySource=copy_source, **extra
+                    )
+                else:
+                    self.client.copy(
+                        copy_source,
+                        self.bucket,
+                        self._full(key),
+                        ExtraArgs={"ContentType": media_type},
+                        Config=TransferConfig(
+                            multipart_threshold=self.copy_part_size,
+                            multipart_chunksize=self.copy_part_size,
+                            max_concurrency=4,
+                        ),
+                    )
+        return StoredBlob(intake.sha256, intake.size, key, media_type, created)
+
+    def _abort_upload(self, tmp_key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self._full(tmp_key), UploadId=upload_id
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # The sweep's abort_stale_uploads will find it; the original error matters more.
+            log.warning("could not abort multipart upload %s of %s: %s", upload_id, tmp_key, exc)
+
+    def _delete_quietly(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("could not delete temporary object %s (the sweep will): %s", key, exc)
+
+    def delete(self, key: str) -> None:
+        with self._errors("delete a file", key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+
+    def abort_stale_uploads(self, older_than: timedelta) -> int:
+        cutoff = datetime.now(UTC) - older_than
+        aborted = 0
+        with self._errors("list unfinished uploads"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < cutoff:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        aborted += 1
+        return aborted
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def open(self, key: str) -> BlobReader:
+        with self._errors("read a file", key):
+            response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+        body = response["Body"]
+
+        def read(n: int = -1) -> bytes:
+            with self._errors("read a file", key):
+                return body.read(None if n is None or n < 0 else n)
+
+        return BlobReader(read, body.close, size=response["ContentLength"])
+
+    def iter_chunks(self, key: str, chunk_size: int = MiB) -> Iterator[bytes]:
+        with self.open(key) as blob:
+            while chunk := blob.read(chunk_size):
+                yield chunk
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except BlobNotFound:
+            return False
+        return True
+
+    def size(self, key: str) -> int:
+        with self._errors("look up a file", key):
+            return self.client.head_object(Bucket=self.bucket, Key=self._full(key))["ContentLength"]
+
+    def iter_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
+        with self._errors("list files"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"].removeprefix(self.prefix)
+                    yield ObjectInfo(key, item["Size"], item["LastModified"].astimezone(UTC))
+
+    def presigned_get_url(
+        self, key: str, *, filename: str, content_type: str, inline: bool, expires: int = 60
+    ) -> str | None:
+        params = {
+            "Bucket": self.bucket,
+            "Key": self._full(key),
+            # The server answers with these headers whatever the stored object says.
+            "ResponseContentDisposition": content_disposition(filename, inline=inline),
+            "ResponseContentType": content_type,
+        }
+        with self._errors("sign a download link", key):
+            return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    def presigned_post(
+        self, *, key: str, max_size: int, content_type: str, expires: int = 600
+    ) -> dict | None:
+        if max_size < 1:
+            raise ValueError("max_size must be a positive number of bytes")
+        # boto3 adds the exact-key and bucket conditions itself.
+        conditions = [{"Content-Type": content_type}, ["content-length-range", 1, max_size]]
+        with self._errors("sign an upload form", key):
+            return self.client.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=self._full(key),
+                Fields={"Content-Type": content_type},
+                Conditions=conditions,
+                ExpiresIn=expires,
+            )
+
+    def check(self) -> None:
+        with self._errors("reach the bucket"):
+            self.client.head_bucket(Bucket=self.bucket)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _full(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str | None = None) -> Iterator[None]:
+        """Turn botocore's exceptions into the store's, with a message a person can act on."""
+        try:
+            yield
+        except ClientError as exc:
+            raise self._client_error(exc, action, key) from exc
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise StorageUnavailable(
+                f"no usable S3 credentials for {self.description}: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+            ) from exc
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise StorageUnavailable(f"cannot reach the S3 server at {self._endpoint_text()}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"could not {action} on {self.description}: {exc}") from exc
+
+    def _client_error(self, exc: ClientError, action: str, key: str | None) -> StorageError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        where = f"{self._endpoint_text()}"
+        if code == "NoSuchBucket" or (code in _MISSING_CODES and key is None):
+            return StorageUnavailable(
+                f"the bucket {self.bucket!r} does not exist on the S3 server at {where}"
+            )
+        if code in _MISSING_CODES and key is not None:
+            return BlobNotFound(key)
+        if code in _ACCESS_CODES:
+            return StorageUnavailable(
+                f"the S3 server at {where} refused access to bucket {self.bucket!r} ({code}): "
+                "check the credentials and the bucket's permissions"
+            )
+        if code in _BUSY_CODES or status >= 500:
+            return StorageUnavailable(
+                f"the S3 server at {where} is failing ({code or status}): try again later"
+            )
+        message = error.get("Message") or code
+        return StorageError(f"could not {action} on {self.description}: {message} ({code})")
+
+    def _endpoint_text(self) -> str:
+        client = self._client
+        return client.meta.endpoint_url if client is not None else "(not connected)"
+
+
+def _config(addressing: Addressing) -> Config:
+    options: dict[str, Any] = {
+        "retries": {"max_attempts": 2, "mode": "standard"},
+        "connect_timeout": 5,
+        "read_timeout": 60,
+        "signature_version": "s3v4",
+        "s3": {"addressing_style": addressing},
+        # Newer botocore adds CRC32 checksums to every upload, which several S3-compatible
+        # servers reject; ask for checksums only where the API requires them.
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
+    try:
+        return Config(**options)
+    except TypeError:  # botocore < 1.36 knows neither option, and sends no such checksum
+        del options["request_checksum_calculation"], options["response_checksum_validation"]
+        return Config(**options)
+
+
+def _is_aws(endpoint_url: str) -> bool:
+    host = urlsplit(endpoint_url).hostname or ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))

@@ -1,0 +1,88 @@
+"""Request-wide behaviour: security headers, error pages, template helpers."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portfolio.services import access
+
+log = logging.getLogger("portfolio")
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(set_security_headers)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(Exception, handle_unexpected_error)
+
+    @app.context_processor
+    def inject_helpers() -> dict:
+        from flask_babel import get_locale
+
+        return {
+            "Permission": access.Permission,
+            "has_permission": lambda perm: access.has_permission(current_user, perm),
+            "current_locale": str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"]),
+        }
+
+
+def set_security_headers(response):  # type: ignore[no-untyped-def]
+    from flask import current_app
+
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; "
+        f"frame-ancestors {current_app.config['FRAME_ANCESTORS']}",
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_app.config["ENV"] == "production":
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def _wants_json() -> bool:
+    return request.blueprint == "api" or request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    messages = {
+        400: _("La demande est incorrecte."),
+        401: _("Vous devez vous connecter."),
+        403: _("Vous n'avez pas accès à cette page."),
+        404: _("Cette page n'existe pas ou vous n'y avez pas accès."),
+        405: _("Cette action n'est pas permise ici."),
+        413: _("Le fichier envoyé est trop volumineux."),
+        429: _("Trop de tentatives. Patientez une minute avant de réessayer."),
+    }
+    code = exc.code or 500
+    message = messages.get(code, _("Une erreur est survenue."))
+    if _wants_json():
+        return jsonify(error={"code": exc.name.lower().replace(" ", "_"), "message": message}), code
+    return render_template("errors/error.html", code=code, message=message), code
+
+
+def handle_csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
+    message = _("Le formulaire a expiré ou n'est pas valide. Rechargez la page et réessayez.")
+    return render_template("errors/error.html", code=400, message=message), 400
+
+
+def handle_unexpected_error(exc: Exception):  # type: ignore[no-untyped-def]
+    # Never a stack trace to the user: log it, show the error page.
+    from portfolio.extensions import db
+
+    log.exception("Unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()
+    message = _("Une erreur inattendue est survenue. Elle a été enregistrée ; réessayez plus tard.")
+    if _wants_json():
+        return jsonify(error={"code": "internal_error", "message": message}), 500
+    return render_template("errors/error.html", code=500, message=message), 500

@@ -1,0 +1,112 @@
+"""Every route, with every role and with no login: the permission matrix, in one table.
+
+A route missing from ROUTES fails the test, so no new page can escape the matrix.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+ROLES = ["anonymous", "learner", "other_learner", "tutor", "other_tutor", "vae", "jury", "admin"]
+
+# endpoint -> (path template, {role: expected status}); "login" means a redirect to the sign-in page.
+L, OK, NF, FB = "login", 200, 404, 403
+
+
+def everyone(status: int | str = OK, anonymous: int | str = L) -> dict:
+    return {role: (anonymous if role == "anonymous" else status) for role in ROLES}
+
+
+def only(allowed: dict[str, int], others: int = FB) -> dict:
+    result = everyone(others)
+    result.update(allowed)
+    return result
+
+
+ROUTES: dict[str, tuple[str, dict]] = {
+    "main.home": ("/", everyone()),
+    "main.healthz": ("/healthz", everyone(OK, anonymous=OK)),
+    "main.set_language": ("/language", everyone(405, anonymous=405)),  # POST only
+    "main.cohort": ("/cohorts/{cohort}", only({"tutor": OK, "other_tutor": NF, "admin": OK}) | {"anonymous": L}),
+    "auth.login": ("/login", everyone(302, anonymous=OK)),
+    "auth.logout": ("/logout", everyone(405, anonymous=405)),
+    "frameworks.certifications": ("/certifications/", only({"admin": OK}) | {"anonymous": L}),
+    "frameworks.certification": ("/certifications/{certification}", everyone()),
+    "frameworks.block": ("/blocks/RNCP28754BC01",
+                         only({"learner": OK, "other_learner": OK, "vae": NF}) | {"anonymous": L}),
+    "admin.index": ("/admin/", only({"admin": OK}) | {"anonymous": L}),
+    "admin.user_list": ("/admin/users/", only({"admin": OK}) | {"anonymous": L}),
+    "admin.user_create": ("/admin/users/new", only({"admin": OK}) | {"anonymous": L}),
+    "admin.user_edit": ("/admin/users/{learner_id}", only({"admin": OK}) | {"anonymous": L}),
+    "admin.cohort_list": ("/admin/cohorts/", only({"admin": OK}) | {"anonymous": L}),
+    "admin.cohort_detail": ("/admin/cohorts/{cohort}", only({"admin": OK}) | {"anonymous": L}),
+    "admin.cohort_remove_member": ("/admin/cohorts/{cohort}/members/{learner_id}/remove",
+                                   everyone(405, anonymous=405)),
+    "static": ("/static/app.css", everyone(OK, anonymous=OK)),
+}
+
+
+def test_every_route_is_in_the_matrix(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - ROUTES.keys() == set(), "add these routes to the permission matrix"
+    assert ROUTES.keys() - endpoints == set(), "these routes no longer exist"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", sorted(ROUTES))
+def test_get_matrix(app, world, login, client, endpoint, role):
+    path, expected = ROUTES[endpoint]
+    path = path.format(cohort=world.cohort.id, certification=world.certification.id,
+                       learner_id=world.learner.id)
+    if role != "anonymous":
+        login(getattr(world, role))
+    response = client.get(path)
+    response.close()
+    want = expected[role]
+    if want == L:
+        assert response.status_code == 302
+        assert "/login" in response.headers["Location"]
+    else:
+        assert response.status_code == want, f"{role} GET {path}"
+
+
+@pytest.mark.parametrize("role", ["anonymous", "learner", "tutor", "vae", "jury"])
+def test_admin_posts_are_refused_to_non_admins(app, world, login, client, role):
+    if role != "anonymous":
+        login(getattr(world, role))
+    targets = [
+        ("/admin/users/new", {"email": "x@example.org", "name": "X", "roles": "admin", "password": "p" * 12}),
+        (f"/admin/users/{world.learner.id}", {"name": "Hacked", "roles": "admin", "locale": "fr"}),
+        ("/admin/cohorts/", {"name": "Evil", "certification": world.certification.id, "year": 2026}),
+        (f"/admin/cohorts/{world.cohort.id}", {"email": world.other_learner.email, "role": "learner"}),
+        (f"/admin/cohorts/{world.cohort.id}/members/{world.learner.id}/remove", {}),
+    ]
+    from portfolio.extensions import db
+    from portfolio.models import Cohort, User
+
+    for path, data in targets:
+        response = client.post(path, data=data)
+        assert response.status_code in (302, 403)
+        if role == "anonymous":
+            assert "/login" in response.headers["Location"]
+        else:
+            assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.scalar(db.select(User).where(User.email == "x@example.org")) is None
+    assert db.session.get(User, world.learner.id).name == "Lina Apprenante"
+    assert db.session.scalar(db.select(Cohort).where(Cohort.name == "Evil")) is None
+    assert len(db.session.get(Cohort, world.cohort.id).memberships) == 2
+
+
+def test_object_rules(app, world):
+    from portfolio.services import access
+
+    assert access.can_view_learner(world.tutor, world.learner)
+    assert not access.can_view_learner(world.tutor, world.other_learner)
+    assert not access.can_view_learner(world.other_learner, world.learner)
+    assert access.can_view_learner(world.learner, world.learner)
+    assert access.can_view_learner(world.admin, world.other_learner)
+    assert not access.can_view_learner(world.jury, world.learner)
+    assert access.can_view_cohort(world.tutor, world.cohort)
+    assert not access.can_view_cohort(world.tutor, world.other_cohort)
+    assert not access.can_view_cohort(world.learner, world.cohort)
