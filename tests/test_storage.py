@@ -25,6 +25,7 @@ from portfolio.storage import (
     S3Storage,
     Storage,
     StorageUnavailable,
+    StoredBlob,
     blob_key,
     content_disposition,
     create_storage,
@@ -191,7 +192,7 @@ def test_identical_content_is_stored_once(storage: Storage) -> None:
     again = storage.put_stream(io.BytesIO(data))
 
     assert first.created and not again.created
-    assert again == first.__class__(first.sha256, first.size, first.key, "application/pdf", False)
+    assert again == StoredBlob(first.sha256, first.size, first.key, "application/pdf", False)
     assert keys(storage) == [first.key]
 
 
@@ -416,6 +417,7 @@ def test_presigned_post_upload_then_adopt(storage: Storage) -> None:
 def test_adopt_verifies_and_deduplicates(storage: Storage) -> None:
     existing = storage.put_stream(io.BytesIO(b"same bytes"))
     plant(storage, "incoming/a", b"same bytes")
+    assert keys(storage, "incoming/") == ["incoming/a"]
     blob = storage.adopt("incoming/a")
     assert (blob.key, blob.created) == (existing.key, False)
     assert keys(storage) == [existing.key]

@@ -5,16 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
 from portfolio.storage.base import (
-    BLOB_PREFIX,
     TMP_PREFIX,
     BlobNotFound,
     BlobReader,
+    BlobTooLarge,
     EmptyBlob,
     Intake,
     MiB,
@@ -28,7 +27,6 @@ from portfolio.storage.base import (
 )
 
 CHUNK_SIZE = MiB
-T = TypeVar("T")
 
 
 class LocalStorage:
@@ -53,53 +51,52 @@ class LocalStorage:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def put_stream(
-        self, stream: Readable, *, max_size: int | None = None, filename: str | None = None
-    ) -> StoredBlob:
+    def put_stream(self, stream: Readable, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
         intake = Intake(stream, max_size)
         tmp_path = self._staging_file()
         try:
             with open(tmp_path, "wb") as out:
+                # Only the disk's errors are wrapped; the stream's own belong to the caller.
                 while piece := intake.read(CHUNK_SIZE):
-                    self._disk(out.write, piece)
+                    with self._writing():
+                        out.write(piece)
                 if intake.size == 0:
                     raise EmptyBlob()
-                self._disk(out.flush)
-                self._disk(os.fsync, out.fileno())
+                with self._writing():
+                    out.flush()
+                    os.fsync(out.fileno())
             return self._commit(tmp_path, intake.sha256, intake.size, intake.media_type(filename))
         finally:
             # Reached with the file still there on any failure, and after a deduplicated upload.
             with contextlib.suppress(FileNotFoundError):
                 tmp_path.unlink()
 
-    def _disk(self, operation: Callable[..., T], *args: Any) -> T:
-        """Run a disk operation; a full or failing disk makes the store unavailable, in plain words.
-
-        Errors from the upload stream itself are not wrapped: they belong to the caller.
-        """
-        try:
-            return operation(*args)
-        except OSError as exc:
-            raise StorageUnavailable(
-                f"cannot write to the storage directory {self.root}: {exc.strerror}"
-            ) from exc
-
     def adopt(self, key: str, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
-        with self.open(key) as source:
-            blob = self.put_stream(source, max_size=max_size, filename=filename)
+        try:
+            with self.open(key) as source:
+                blob = self.put_stream(source, max_size=max_size, filename=filename)
+        except (BlobTooLarge, EmptyBlob):
+            self.delete(key)
+            raise
         self.delete(key)
         return blob
 
-    def _staging_file(self) -> Path:
-        tmp_dir = self.root / TMP_PREFIX
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A full, read-only or missing disk makes the store unavailable, said in plain words."""
         try:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+            yield
         except OSError as exc:
             raise StorageUnavailable(
-                f"cannot write to the storage directory {self.root}: {exc.strerror}"
+                f"cannot write to the storage directory {self.root}: {exc.strerror or exc}"
             ) from exc
-        os.close(fd)
+
+    def _staging_file(self) -> Path:
+        tmp_dir = self.root / TMP_PREFIX
+        with self._writing():
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+            os.close(fd)
         return Path(name)
 
     def _commit(self, tmp_path: Path, sha256: str, size: int, media_type: str) -> StoredBlob:
@@ -107,9 +104,10 @@ class LocalStorage:
         final = self.root / key
         created = not final.exists()
         if created:
-            self._disk(final.parent.mkdir, 0o777, True, True)
-            self._disk(os.replace, tmp_path, final)
-            self._disk(_fsync_dir, final.parent)
+            with self._writing():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_path, final)
+                _fsync_dir(final.parent)
         return StoredBlob(sha256=sha256, size=size, key=key, media_type=media_type, created=created)
 
     def delete(self, key: str) -> None:
@@ -146,30 +144,27 @@ class LocalStorage:
 
     def iter_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
         check_prefix(prefix)
-        for top in (BLOB_PREFIX, TMP_PREFIX):
-            if not (top.startswith(prefix) or prefix.startswith(top)):
-                continue
-            for dirpath, dirnames, filenames in os.walk(self.root / top):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    path = Path(dirpath, name)
-                    key = path.relative_to(self.root).as_posix()
-                    if not key.startswith(prefix):
-                        continue
-                    try:
-                        stat = path.stat()
-                    except FileNotFoundError:  # removed while we walked
-                        continue
-                    yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+        # Walk only the folder the prefix points into: listing tmp/ must not visit every blob.
+        start = self.root / prefix.rpartition("/")[0]
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath, name)
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # removed while we walked
+                    continue
+                yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
     def presigned_get_url(
         self, key: str, *, filename: str, content_type: str, inline: bool, expires: int = 60
     ) -> str | None:
         return None  # the application streams local files itself
 
-    def presigned_post(
-        self, *, key: str, max_size: int, content_type: str, expires: int = 600
-    ) -> dict | None:
+    def presigned_post(self, *, key: str, max_size: int, content_type: str, expires: int = 600) -> dict | None:
         return None
 
     def check(self) -> None:
