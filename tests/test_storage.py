@@ -143,9 +143,7 @@ def post_form(post: dict, payload: bytes, *, filename: str = "upload.bin", field
     boundary = uuid.uuid4().hex
     parts = []
     for name, value in {**post["fields"], **(fields or {})}.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        )
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     parts.append(
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         f"Content-Type: application/octet-stream\r\n\r\n".encode()
@@ -350,9 +348,7 @@ def test_missing_key(storage: Storage) -> None:
         list(storage.iter_chunks(missing, 10))
 
 
-@pytest.mark.parametrize(
-    "key", ["../etc/passwd", "/etc/passwd", "blobs//x", "blobs/../x", "", ".hidden", "a\\b"]
-)
+@pytest.mark.parametrize("key", ["../etc/passwd", "/etc/passwd", "blobs//x", "blobs/../x", "", ".hidden", "a\\b"])
 def test_keys_that_could_escape_are_refused(storage: Storage, key: str) -> None:
     with pytest.raises(ValueError, match="invalid storage key"):
         storage.exists(key)

@@ -2,10 +2,28 @@
 
 from portfolio.models.audit import AuditEvent
 from portfolio.models.cohort import Cohort, CohortMembership, MemberRole
+from portfolio.models.evidence import (
+    ApiToken,
+    Blob,
+    Claim,
+    Evidence,
+    EvidenceContext,
+    EvidenceFile,
+    EvidenceKind,
+    EvidenceStatus,
+)
 from portfolio.models.framework import Block, Certification, CertificationLink, Competency
 from portfolio.models.user import Role, User, UserRole
 
 __all__ = [
+    "ApiToken",
+    "Blob",
+    "Claim",
+    "Evidence",
+    "EvidenceContext",
+    "EvidenceFile",
+    "EvidenceKind",
+    "EvidenceStatus",
     "AuditEvent",
     "Block",
     "Certification",

@@ -77,9 +77,7 @@ def create_storage(url: str, **options: Any) -> Storage:
         query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
         unknown = sorted(set(query) - _S3_OPTIONS)
         if unknown:
-            raise ValueError(
-                f"storage URL {url!r}: unknown option {unknown[0]!r} (allowed: addressing, region)"
-            )
+            raise ValueError(f"storage URL {url!r}: unknown option {unknown[0]!r} (allowed: addressing, region)")
         return _build(url, S3Storage, parts.netloc, unquote(parts.path), **{**query, **options})
     raise ValueError(f"unsupported storage URL {url!r}: use file:///absolute/path or s3://bucket[/prefix]")
 

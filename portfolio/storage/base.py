@@ -88,9 +88,7 @@ class Storage(Protocol):
         """Where the blobs live, e.g. ``s3://bucket/prefix`` or ``file:///srv/evidence``; no secret."""
         ...
 
-    def put_stream(
-        self, stream: Readable, *, max_size: int | None = None, filename: str | None = None
-    ) -> StoredBlob:
+    def put_stream(self, stream: Readable, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
         """Store a stream under its SHA-256, reading it in chunks; ``filename`` only helps sniffing."""
         ...
 
@@ -124,9 +122,7 @@ class Storage(Protocol):
         """A short-lived direct download URL, or None when the backend has none (local disk)."""
         ...
 
-    def presigned_post(
-        self, *, key: str, max_size: int, content_type: str, expires: int = 600
-    ) -> dict | None:
+    def presigned_post(self, *, key: str, max_size: int, content_type: str, expires: int = 600) -> dict | None:
         """Form fields for a browser upload straight to the store, or None when unsupported."""
         ...
 

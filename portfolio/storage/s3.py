@@ -138,9 +138,7 @@ class S3Storage:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def put_stream(
-        self, stream: Readable, *, max_size: int | None = None, filename: str | None = None
-    ) -> StoredBlob:
+    def put_stream(self, stream: Readable, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
         intake = Intake(stream, max_size)
         pending = [intake.read_full(self.part_size, READ_SIZE)]
         if not pending[0]:
@@ -157,9 +155,7 @@ class S3Storage:
         created = not self.exists(key)
         if created:
             with self._errors("store a file"):
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self._full(key), Body=data, ContentType=media_type
-                )
+                self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data, ContentType=media_type)
         return StoredBlob(intake.sha256, intake.size, key, media_type, created)
 
     def _put_multipart(self, pending: list[bytearray], intake: Intake, media_type: str) -> StoredBlob:
@@ -218,9 +214,7 @@ class S3Storage:
         self.delete(key)
         return blob
 
-    def _promote(
-        self, source: str, intake: Intake, media_type: str, *, replace_type: bool = False
-    ) -> StoredBlob:
+    def _promote(self, source: str, intake: Intake, media_type: str, *, replace_type: bool = False) -> StoredBlob:
         """Server-side copy of a verified object to its content-addressed key, unless already there."""
         key = blob_key(intake.sha256)
         created = not self.exists(key)
@@ -231,9 +225,7 @@ class S3Storage:
                     extra: dict[str, str] = {"MetadataDirective": "COPY"}
                     if replace_type:
                         extra = {"MetadataDirective": "REPLACE", "ContentType": media_type}
-                    self.client.copy_object(
-                        Bucket=self.bucket, Key=self._full(key), CopySource=copy_source, **extra
-                    )
+                    self.client.copy_object(Bucket=self.bucket, Key=self._full(key), CopySource=copy_source, **extra)
                 else:
                     self.client.copy(
                         copy_source,
@@ -250,9 +242,7 @@ class S3Storage:
 
     def _abort_upload(self, tmp_key: str, upload_id: str) -> None:
         try:
-            self.client.abort_multipart_upload(
-                Bucket=self.bucket, Key=self._full(tmp_key), UploadId=upload_id
-            )
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._full(tmp_key), UploadId=upload_id)
         except (BotoCoreError, ClientError) as exc:
             # The sweep's abort_stale_uploads will find it; the original error matters more.
             log.warning("could not abort multipart upload %s of %s: %s", upload_id, tmp_key, exc)
@@ -271,9 +261,7 @@ class S3Storage:
         cutoff = datetime.now(UTC) - older_than
         aborted = 0
         with self._errors("list unfinished uploads"):
-            pages = self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=self.prefix
-            )
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
             for page in pages:
                 for upload in page.get("Uploads", []):
                     if upload["Initiated"] < cutoff:
@@ -336,9 +324,7 @@ class S3Storage:
         with self._errors("sign a download link", key):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
-    def presigned_post(
-        self, *, key: str, max_size: int, content_type: str, expires: int = 600
-    ) -> dict | None:
+    def presigned_post(self, *, key: str, max_size: int, content_type: str, expires: int = 600) -> dict | None:
         if max_size < 1:
             raise ValueError("max_size must be a positive number of bytes")
         # boto3 adds the exact-key and bucket conditions itself.
@@ -384,9 +370,7 @@ class S3Storage:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         where = f"{self._endpoint_text()}"
         if code == "NoSuchBucket" or (code in _MISSING_CODES and key is None):
-            return StorageUnavailable(
-                f"the bucket {self.bucket!r} does not exist on the S3 server at {where}"
-            )
+            return StorageUnavailable(f"the bucket {self.bucket!r} does not exist on the S3 server at {where}")
         if code in _MISSING_CODES and key is not None:
             return BlobNotFound(key)
         if code in _ACCESS_CODES:
@@ -395,9 +379,7 @@ class S3Storage:
                 "check the credentials and the bucket's permissions"
             )
         if code in _BUSY_CODES or status >= 500:
-            return StorageUnavailable(
-                f"the S3 server at {where} is failing ({code or status}): try again later"
-            )
+            return StorageUnavailable(f"the S3 server at {where} is failing ({code or status}): try again later")
         message = error.get("Message") or code
         return StorageError(f"could not {action} on {self.description}: {message} ({code})")
 

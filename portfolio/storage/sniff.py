@@ -17,9 +17,7 @@ import puremagic
 SNIFF_SIZE = 64 * 1024  # how many leading bytes the sniffer looks at
 OCTET_STREAM = "application/octet-stream"
 
-_OPENDOCUMENT_RE = re.compile(
-    rb"^PK\x03\x04.{26}mimetype(application/vnd\.oasis\.opendocument\.[a-z.-]+)", re.S
-)
+_OPENDOCUMENT_RE = re.compile(rb"^PK\x03\x04.{26}mimetype(application/vnd\.oasis\.opendocument\.[a-z.-]+)", re.S)
 _OOXML = {
     b"word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     b"xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
