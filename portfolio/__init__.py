@@ -58,6 +58,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from portfolio.blueprints.admin import bp as admin_bp
     from portfolio.blueprints.auth import bp as auth_bp
+    from portfolio.blueprints.evidence import bp as evidence_bp
     from portfolio.blueprints.frameworks import bp as frameworks_bp
     from portfolio.blueprints.main import bp as main_bp
 
@@ -65,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(frameworks_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(evidence_bp)
 
 
 def register_hooks(app: Flask) -> None:

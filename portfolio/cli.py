@@ -25,6 +25,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 cohorts_cli = AppGroup("cohorts", help="Manage cohorts (promotions).")
 frameworks_cli = AppGroup("frameworks", help="Import and list certification frameworks.")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
+storage_cli = AppGroup("storage", help="Check and clean the evidence store.")
 
 
 def fail(message: str) -> None:
@@ -193,6 +194,55 @@ def audit_verify() -> None:
     click.echo(f"Journal d'audit intact ({count} événement(s)).")
 
 
+# --- storage ---------------------------------------------------------------------------------------
+
+@storage_cli.command("sweep")
+@click.option("--grace", type=int, default=None, help="Seconds an orphan must be old before removal.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed, remove nothing.")
+@with_appcontext
+def storage_sweep(grace: int | None, dry_run: bool) -> None:
+    """Remove stored objects no row refers to (left by a crash between the two writes)."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from portfolio.services.storage_maintenance import find_orphans
+    from portfolio.storage import StorageError, get_storage
+
+    grace_seconds = current_app.config["STORAGE_SWEEP_GRACE_SECONDS"] if grace is None else grace
+    storage = get_storage()
+    try:
+        orphans = find_orphans(storage, timedelta(seconds=grace_seconds))
+        for info in orphans:
+            click.echo(f"{'à supprimer' if dry_run else 'supprimé'} : {info.key} ({info.size} octets)")
+            if not dry_run:
+                storage.delete(info.key)
+        aborted = 0 if dry_run else storage.abort_stale_uploads(timedelta(seconds=grace_seconds))
+    except StorageError as exc:
+        fail(f"stockage indisponible : {exc}")
+    click.echo(f"{len(orphans)} objet(s) orphelin(s){' (simulation)' if dry_run else ' supprimé(s)'}, "
+               f"{aborted} envoi(s) multipart abandonné(s) annulé(s).")
+
+
+@storage_cli.command("verify")
+@with_appcontext
+def storage_verify() -> None:
+    """Re-read every stored blob; report any missing or whose SHA-256 differs. Exit 1 if any."""
+    from portfolio.services.storage_maintenance import verify_blobs
+    from portfolio.storage import get_storage
+
+    checked = 0
+    problems = 0
+    for blob, problem in verify_blobs(get_storage()):
+        checked += 1
+        if problem:
+            problems += 1
+            click.echo(f"{blob.storage_key} : {problem}", err=True)
+    click.echo(f"{checked} fichier(s) vérifié(s), {problems} problème(s).")
+    if problems:
+        sys.exit(1)
+
+
 # --- demo ------------------------------------------------------------------------------------------
 
 DEMO_ACCOUNTS: list[tuple[str, str, Role]] = [
@@ -228,6 +278,6 @@ def demo() -> None:
 
 
 def init_app(app: Flask) -> None:
-    commands: list[Callable] = [users_cli, cohorts_cli, frameworks_cli, audit_cli, demo]
+    commands: list[Callable] = [users_cli, cohorts_cli, frameworks_cli, audit_cli, storage_cli, demo]
     for command in commands:
         app.cli.add_command(command)

@@ -25,7 +25,18 @@ def init_app(app: Flask) -> None:
     def inject_helpers() -> dict:
         from flask_babel import get_locale
 
+        from portfolio.blueprints.evidence.forms import CONTEXT_CHOICES, KIND_CHOICES
+        from portfolio.services.evidence import human_size
+
+        kinds = {c.value: c.label for c in KIND_CHOICES}
+        contexts = {c.value: c.label for c in CONTEXT_CHOICES}
+        statuses = {"draft": _("Brouillon"), "submitted": _("Soumise"), "assessed": _("Évaluée")}
         return {
+            "kind_label": lambda kind: kinds.get(str(kind), str(kind)),
+            "context_label": lambda context: contexts.get(str(context), str(context)),
+            "status_label": lambda status: statuses.get(str(status), str(status)),
+            "human_size": human_size,
+            "max_file_size": human_size(app.config["MAX_FILE_SIZE"]),
             "Permission": access.Permission,
             "has_permission": lambda perm: access.has_permission(current_user, perm),
             "current_locale": str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"]),

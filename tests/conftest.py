@@ -28,6 +28,19 @@ pytest_plugins = ["tests.storage_fixtures"] if importlib.util.find_spec("tests.s
 TEST_PASSWORD = "correct horse battery staple"  # noqa: S105
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """Argon2id with minimal cost: hundreds of accounts are created and signed in during a run."""
+    from argon2 import PasswordHasher
+
+    from portfolio.services import passwords
+
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = original
+
+
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
     # Tests that use the database carry the `db` marker, so `make test-db` can re-run exactly them.
     for item in items:

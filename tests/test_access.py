@@ -43,7 +43,36 @@ ROUTES: dict[str, tuple[str, dict]] = {
     "admin.cohort_remove_member": ("/admin/cohorts/{cohort}/members/{learner_id}/remove",
                                    everyone(405, anonymous=405)),
     "static": ("/static/app.css", everyone(OK, anonymous=OK)),
+    # Evidence of world.learner: the owner, the tutors of their cohort and administrators read it;
+    # anyone else gets 404 (nothing reveals it exists); only the owner changes it.
+    "evidence.index": ("/evidence/", only({"learner": OK, "other_learner": OK, "vae": OK}) | {"anonymous": L}),
+    "evidence.create": ("/evidence/new", only({"learner": OK, "other_learner": OK, "vae": OK}) | {"anonymous": L}),
+    "evidence.detail": ("/evidence/{evidence}", only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "evidence.edit": ("/evidence/{evidence}/edit",
+                      only({"learner": OK, "tutor": FB, "admin": FB}, NF) | {"anonymous": L}),
+    "evidence.download": ("/evidence/{evidence}/files/{file}",
+                          only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "evidence.delete": ("/evidence/{evidence}/delete", everyone(405, anonymous=405)),
+    "evidence.delete_file": ("/evidence/{evidence}/files/{file}/delete", everyone(405, anonymous=405)),
+    "evidence.add_tag": ("/evidence/{evidence}/tags", everyone(405, anonymous=405)),
+    "evidence.remove_tag": ("/evidence/{evidence}/tags/RNCP28754BC01-C01/delete", everyone(405, anonymous=405)),
+    "evidence.preview": ("/evidence/preview", everyone(405, anonymous=405)),
 }
+
+
+@pytest.fixture
+def evidence(app, world):  # type: ignore[no-untyped-def]
+    """A piece of evidence of world.learner, with one file."""
+    import io
+    from datetime import date
+
+    from portfolio.extensions import db
+    from portfolio.services.evidence import Upload, create_evidence
+
+    item = create_evidence(world.learner, title="Preuve", kind="code", context="project",
+                           occurred_on=date(2026, 1, 1), uploads=[Upload("a.py", io.BytesIO(b"print(1)"))])
+    db.session.commit()
+    return item
 
 
 def test_every_route_is_in_the_matrix(app):
@@ -54,10 +83,10 @@ def test_every_route_is_in_the_matrix(app):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("endpoint", sorted(ROUTES))
-def test_get_matrix(app, world, login, client, endpoint, role):
+def test_get_matrix(app, world, evidence, login, client, endpoint, role):
     path, expected = ROUTES[endpoint]
     path = path.format(cohort=world.cohort.id, certification=world.certification.id,
-                       learner_id=world.learner.id)
+                       learner_id=world.learner.id, evidence=evidence.id, file=evidence.files[0].id)
     if role != "anonymous":
         login(getattr(world, role))
     response = client.get(path)
@@ -68,6 +97,32 @@ def test_get_matrix(app, world, login, client, endpoint, role):
         assert "/login" in response.headers["Location"]
     else:
         assert response.status_code == want, f"{role} GET {path}"
+
+
+@pytest.mark.parametrize("role", ["anonymous", "other_learner", "tutor", "other_tutor", "jury", "admin"])
+def test_evidence_posts_are_refused_to_all_but_the_owner(app, world, evidence, login, client, role):
+    from portfolio.extensions import db
+    from portfolio.models import Claim, Evidence
+
+    if role != "anonymous":
+        login(getattr(world, role))
+    file_id = evidence.files[0].id
+    for path, data in [
+        (f"/evidence/{evidence.id}/edit", {"title": "Hacked", "kind": "code", "context": "project",
+                                           "occurred_on": "2026-01-01"}),
+        (f"/evidence/{evidence.id}/tags", {"competency": "RNCP28754BC01-C01", "justification": "x"}),
+        (f"/evidence/{evidence.id}/files/{file_id}/delete", {}),
+        (f"/evidence/{evidence.id}/delete", {}),
+    ]:
+        response = client.post(path, data=data)
+        if role == "anonymous":
+            assert response.status_code == 302 and "/login" in response.headers["Location"]
+        else:
+            assert response.status_code in (403, 404), (role, path)
+    db.session.expire_all()
+    item = db.session.get(Evidence, evidence.id)
+    assert item.title == "Preuve" and len(item.files) == 1
+    assert db.session.scalar(db.select(db.func.count()).select_from(Claim)) == 0
 
 
 @pytest.mark.parametrize("role", ["anonymous", "learner", "tutor", "vae", "jury"])

@@ -18,9 +18,9 @@ class Certification(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), index=True)
     registration: Mapped[str] = mapped_column(String(32))
-    title: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(Text)
     level: Mapped[str | None] = mapped_column(String(16))
-    authority: Mapped[str | None] = mapped_column(String(500))
+    authority: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(default=True)
     source: Mapped[str] = mapped_column(String(32))
 
@@ -58,7 +58,7 @@ class Block(db.Model):
         ForeignKey("certifications.id", ondelete="CASCADE"), index=True
     )
     code: Mapped[str] = mapped_column(String(40))
-    title: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     assessment_methods: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int]

@@ -19,7 +19,7 @@ from flask_login import LoginManager, current_user
 from sqlalchemy import exists, select
 
 from portfolio.extensions import db
-from portfolio.models import Cohort, CohortMembership, MemberRole, Role, User
+from portfolio.models import Cohort, CohortMembership, Evidence, MemberRole, Role, User
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,12 +29,14 @@ class Permission(enum.StrEnum):
     ADMINISTER = "administer"                # users, roles, cohorts, certifications
     VIEW_OWN_CERTIFICATION = "view_own_certification"
     VIEW_COHORTS = "view_cohorts"            # tutors: the cohorts they teach
+    KEEP_EVIDENCE = "keep_evidence"          # learners and VAE candidates: their own evidence
 
 
 ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.ADMINISTER: frozenset({Role.ADMIN}),
     Permission.VIEW_OWN_CERTIFICATION: frozenset({Role.LEARNER, Role.VAE_CANDIDATE}),
     Permission.VIEW_COHORTS: frozenset({Role.TUTOR, Role.ADMIN}),
+    Permission.KEEP_EVIDENCE: frozenset({Role.LEARNER, Role.VAE_CANDIDATE}),
 }
 
 
@@ -98,6 +100,16 @@ def can_view_learner(user: User, learner: User) -> bool:
         member.cohort_id == tutor.cohort_id, member.user_id == learner.id,
         member.role == MemberRole.LEARNER,
     ))))
+
+
+def can_view_evidence(user: User, evidence: Evidence) -> bool:
+    """Evidence is read by its owner, the tutors of the owner's cohorts, and administrators."""
+    return can_view_learner(user, evidence.owner)
+
+
+def can_edit_evidence(user: User, evidence: Evidence) -> bool:
+    """Only the owner changes their evidence (whether it is still a draft is a service rule)."""
+    return user.id == evidence.owner_id
 
 
 # --- Flask-Login wiring ---------------------------------------------------------------------------

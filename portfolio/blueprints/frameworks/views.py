@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from portfolio.extensions import db
 from portfolio.models import Block
-from portfolio.services import access, cohorts, frameworks
+from portfolio.services import access, cohorts, evidence, frameworks
 
 bp = Blueprint("frameworks", __name__)
 
@@ -36,4 +36,5 @@ def block(code: str):
         db.select(Block).where(Block.certification_id == (cert.id if cert else -1), Block.code == code.upper())
     )
     access.ensure(found is not None)
-    return render_template("frameworks/block.html", block=found, certification=cert)
+    claims = evidence.claims_by_competency(current_user, found)
+    return render_template("frameworks/block.html", block=found, certification=cert, claims=claims)

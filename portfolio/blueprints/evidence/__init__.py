@@ -1,0 +1,3 @@
+from portfolio.blueprints.evidence.views import bp
+
+__all__ = ["bp"]

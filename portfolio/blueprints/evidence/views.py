@@ -1,0 +1,271 @@
+"""A learner's evidence: list, create, edit, delete, files, tags; downloads for whoever may read it."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
+from wtforms import SelectChoice
+
+from portfolio.blueprints.admin.forms import EmptyForm
+from portfolio.blueprints.evidence.forms import KIND_CHOICES, EvidenceForm, FilterForm, TagForm
+from portfolio.extensions import db
+from portfolio.markdown import render_markdown
+from portfolio.models import Block, Certification, Evidence, EvidenceFile
+from portfolio.services import access, cohorts
+from portfolio.services import evidence as evidence_service
+from portfolio.services.audit import record_event
+from portfolio.services.errors import DomainError
+from portfolio.storage import StorageError, content_disposition, get_storage
+
+bp = Blueprint("evidence", __name__, url_prefix="/evidence")
+log = logging.getLogger("portfolio")
+
+#: Types a browser may show in the page; everything else is downloaded (SVG and HTML never inline).
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"})
+
+
+def _load(evidence_id: int) -> Evidence:
+    found = db.session.get(Evidence, evidence_id, options=[selectinload(Evidence.files),
+                                                           selectinload(Evidence.claims)])
+    access.ensure(found is not None and access.can_view_evidence(current_user, found))
+    return found
+
+
+def _load_own(evidence_id: int) -> Evidence:
+    found = _load(evidence_id)
+    if not access.can_edit_evidence(current_user, found):
+        abort(403)
+    return found
+
+
+def _form_error(form, exc: DomainError) -> None:  # type: ignore[no-untyped-def]
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        flash(exc.message, "error")
+
+
+def _uploads() -> list[evidence_service.Upload]:
+    return [evidence_service.Upload(f.filename or "", f.stream)
+            for f in request.files.getlist("files") if f and (f.filename or f.content_length)]
+
+
+def _delete_keys_after_commit(keys: list[str]) -> None:
+    storage = get_storage()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except StorageError:  # the sweep will remove it later
+            log.warning("could not delete %s after commit; left for the sweep", key)
+
+
+def _certification() -> Certification | None:
+    return cohorts.learner_certification(current_user)
+
+
+@bp.route("/")
+@access.permission_required(access.Permission.KEEP_EVIDENCE)
+def index():
+    """The learner's evidence, filtered by block, competency, kind, or a word of the title."""
+    form = FilterForm(request.args)
+    cert = _certification()
+    blocks = cert.blocks if cert else []
+    form.block.choices = [SelectChoice("", _("Tous les blocs"))] + [SelectChoice(b.code, b.code) for b in blocks]
+    form.competency.choices = [SelectChoice("", _("Toutes les compétences"))] + [
+        SelectChoice(c.code, c.code) for b in blocks for c in b.competencies]
+    form.kind.choices = [SelectChoice("", _("Tous les types")), *KIND_CHOICES]
+    form.validate()
+    query = evidence_service.evidence_query(current_user, block=form.block.data or None,
+                                            competency=form.competency.data or None,
+                                            kind=form.kind.data or None, q=form.q.data or None)
+    items = db.session.scalars(query).all()
+    return render_template("evidence/index.html", items=items, form=form)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@access.permission_required(access.Permission.KEEP_EVIDENCE)
+def create():
+    """Record a new piece of evidence with its files or its link."""
+    form = EvidenceForm()
+    if form.validate_on_submit():
+        try:
+            item = evidence_service.create_evidence(
+                current_user, title=form.title.data, kind=form.kind.data, context=form.context.data,
+                occurred_on=form.occurred_on.data, description=form.description.data, url=form.url.data,
+                uploads=_uploads())
+        except DomainError as exc:
+            db.session.rollback()
+            _form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Preuve enregistrée. Rattachez-la maintenant aux compétences qu'elle démontre."), "success")
+            return redirect(url_for("evidence.detail", evidence_id=item.id))
+    return render_template("evidence/form.html", form=form, item=None), 422 if form.errors else 200
+
+
+@bp.route("/<int:evidence_id>")
+@login_required
+def detail(evidence_id: int):
+    """A piece of evidence, its files and its tags."""
+    item = _load(evidence_id)
+    tag_form = TagForm()
+    cert = _certification() if access.can_edit_evidence(current_user, item) else None
+    tag_form.competency.choices = [SelectChoice("", _("Choisissez…"))] + [
+        SelectChoice(c.code, f"{c.code} — {c.statement[:90]}", optgroup=f"{b.code} {b.title}")
+        for b in (cert.blocks if cert else []) for c in b.competencies]
+    return render_template("evidence/detail.html", item=item, tag_form=tag_form, empty_form=EmptyForm(),
+                           description=render_markdown(item.description),
+                           can_edit=access.can_edit_evidence(current_user, item))
+
+
+@bp.route("/<int:evidence_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(evidence_id: int):
+    """Edit a draft; new files may be added."""
+    item = _load_own(evidence_id)
+    form = EvidenceForm(obj=item)
+    if form.validate_on_submit():
+        try:
+            evidence_service.update_evidence(
+                item, actor=current_user, title=form.title.data, kind=form.kind.data, context=form.context.data,
+                occurred_on=form.occurred_on.data, description=form.description.data, url=form.url.data)
+            evidence_service.add_files(item, _uploads(), actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            _form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Preuve mise à jour."), "success")
+            return redirect(url_for("evidence.detail", evidence_id=item.id))
+    return render_template("evidence/form.html", form=form, item=item), 422 if form.errors else 200
+
+
+@bp.route("/<int:evidence_id>/delete", methods=["POST"])
+@login_required
+def delete(evidence_id: int):
+    """Delete a draft and, once nothing refers to them, its stored files."""
+    item = _load_own(evidence_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        keys = evidence_service.delete_evidence(item, actor=current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("evidence.detail", evidence_id=evidence_id))
+    db.session.commit()
+    _delete_keys_after_commit(keys)
+    flash(_("Preuve supprimée."), "success")
+    return redirect(url_for("evidence.index"))
+
+
+@bp.route("/<int:evidence_id>/files/<int:file_id>/delete", methods=["POST"])
+@login_required
+def delete_file(evidence_id: int, file_id: int):
+    """Remove one file from a draft."""
+    item = _load_own(evidence_id)
+    file = db.session.get(EvidenceFile, file_id)
+    access.ensure(file is not None and file.evidence_id == item.id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        keys = evidence_service.remove_file(item, file, actor=current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        _delete_keys_after_commit(keys)
+        flash(_("Fichier retiré."), "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence_id))
+
+
+@bp.route("/<int:evidence_id>/files/<int:file_id>")
+@login_required
+def download(evidence_id: int, file_id: int):
+    """A file, after the authorization check: a presigned URL on S3, streamed from local disk."""
+    item = _load(evidence_id)
+    file = db.session.get(EvidenceFile, file_id)
+    access.ensure(file is not None and file.evidence_id == item.id)
+    blob = file.blob
+    inline = blob.media_type in INLINE_TYPES and request.args.get("download") is None
+    if current_user.id != item.owner_id:
+        record_event("evidence.download", actor=current_user, subject_type="evidence", subject_id=item.id,
+                     data={"file": file.id})
+        db.session.commit()
+    storage = get_storage()
+    try:
+        url = storage.presigned_get_url(blob.storage_key, filename=file.filename, content_type=blob.media_type,
+                                        inline=inline, expires=60)
+        if url:
+            return redirect(url, code=302)
+        chunks = storage.iter_chunks(blob.storage_key)
+    except StorageError:
+        abort(503)
+    response = Response(chunks, mimetype=blob.media_type, direct_passthrough=True)
+    response.headers["Content-Length"] = str(blob.size)
+    response.headers["Content-Disposition"] = content_disposition(file.filename, inline=inline)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # A file shown inline runs nothing, even if it hides a script: a sandbox CSP of its own.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/<int:evidence_id>/tags", methods=["POST"])
+@login_required
+def add_tag(evidence_id: int):
+    """Tag the evidence against a competency of the learner's certification."""
+    item = _load_own(evidence_id)
+    form = TagForm()
+    form.competency.choices = [SelectChoice(request.form.get("competency", ""), "")]
+    if form.validate_on_submit():
+        try:
+            evidence_service.tag_evidence(item, form.competency.data, form.justification.data, actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(_("Compétence %(code)s rattachée.", code=form.competency.data), "success")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "error")
+    return redirect(url_for("evidence.detail", evidence_id=evidence_id) + "#tags")
+
+
+@bp.route("/<int:evidence_id>/tags/<code>/delete", methods=["POST"])
+@login_required
+def remove_tag(evidence_id: int, code: str):
+    """Remove a tag from a draft."""
+    item = _load_own(evidence_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        evidence_service.untag_evidence(item, code, actor=current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash(_("Compétence %(code)s détachée.", code=code), "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence_id) + "#tags")
+
+
+@bp.route("/preview", methods=["POST"])
+@login_required
+def preview():
+    """The live preview of a Markdown description, sanitized exactly as it will be shown."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return jsonify(html=str(render_markdown(request.form.get("text", ""))))
+
+
+def block_claims(block: Block) -> dict:
+    return evidence_service.claims_by_competency(current_user, block)
