@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
@@ -28,7 +29,9 @@ from tests.conftest import make_config, new_app
 HERE = Path(__file__).parent
 AXE_PATH = HERE / "vendor" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-CHROMIUM_MISSING = "Chromium absent: install Debian's chromium package (apt-get install chromium) to run the browser tests"
+CHROMIUM_MISSING = (
+    "Chromium absent: install Debian's chromium package (apt-get install chromium) to run the browser tests"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -165,36 +168,36 @@ def check_a11y(page) -> None:  # type: ignore[no-untyped-def]
 class Browse:
     """Moves a page through the app and runs axe on each document it lands on."""
 
-    page: object
+    page: Any  # playwright.sync_api.Page
     loads: list[str] = field(default_factory=list)  # URL of every document loaded, in order
     checked: int = 0  # loads[:checked] have been accounted for
     unchecked: list[str] = field(default_factory=list)
     pages_checked: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.page.on("load", lambda p: self.loads.append(p.url))  # type: ignore[attr-defined]
+        self.page.on("load", lambda p: self.loads.append(p.url))
 
     def visit(self, path: str):  # type: ignore[no-untyped-def]
         """Open ``path`` (relative to the live server), check it, return the response."""
-        response = self.page.goto(path, wait_until="load")  # type: ignore[attr-defined]
+        response = self.page.goto(path, wait_until="load")
         self.check()
         return response
 
     def submit(self, button) -> None:  # type: ignore[no-untyped-def]
         """Click a button (a Playwright locator) that submits a form, wait for the next page, check it."""
-        with self.page.expect_navigation(wait_until="load"):  # type: ignore[attr-defined]
+        with self.page.expect_navigation(wait_until="load"):
             button.click()
         self.check()
 
     def check(self) -> None:
         """Run axe on the current document (also what ``visit`` and ``submit`` do)."""
         page = self.page
-        page.wait_for_load_state("load")  # type: ignore[attr-defined]
+        page.wait_for_load_state("load")
         # Any document loaded since the last check, other than this one, was never checked.
         self.unchecked.extend(self.loads[self.checked:-1])
         self.checked = len(self.loads)
         check_a11y(page)
-        self.pages_checked.append(page.url)  # type: ignore[attr-defined]
+        self.pages_checked.append(page.url)
 
     def assert_all_checked(self) -> None:
         missed = self.unchecked + self.loads[self.checked:]

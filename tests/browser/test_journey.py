@@ -17,6 +17,20 @@ pytestmark = pytest.mark.browser
 BLOCKS = [f"RNCP28754BC0{n}" for n in range(1, 6)]
 
 
+@pytest.fixture
+def learner(make_user):  # type: ignore[no-untyped-def]
+    """A learner in a cohort on RNCP 28754 (one account: cheaper than the whole ``world``)."""
+    from portfolio.extensions import db
+    from portfolio.models import MemberRole
+    from portfolio.services.cohorts import add_member, create_cohort, current_certification
+
+    user = make_user("lina@example.org", "learner", name="Lina Apprenante")
+    cohort = create_cohort("Promo A 2026", current_certification("RNCP28754"), 2026, actor=None)
+    add_member(cohort, user, MemberRole.LEARNER, actor=None)
+    db.session.commit()
+    return user
+
+
 def html_lang(page) -> str | None:  # type: ignore[no-untyped-def]
     return page.locator("html").get_attribute("lang")
 
@@ -29,13 +43,13 @@ def sign_in(browse, email: str, password: str = TEST_PASSWORD) -> None:  # type:
     browse.submit(page.locator("main form button[type=submit]"))
 
 
-def test_learner_signs_in_sees_blocks_switches_to_english_and_signs_out(browse, world, live_server):  # type: ignore[no-untyped-def]
+def test_learner_signs_in_sees_blocks_switches_to_english_and_signs_out(browse, learner, live_server):  # type: ignore[no-untyped-def]
     page = browse.page
 
-    sign_in(browse, world.learner.email)
+    sign_in(browse, learner.email)
     assert page.url == f"{live_server}/"
     assert html_lang(page) == "fr"
-    assert page.locator("h1").inner_text() == f"Bonjour, {world.learner.name}"
+    assert page.locator("h1").inner_text() == f"Bonjour, {learner.name}"
     assert page.locator("#cert-heading").inner_text().startswith("RNCP28754")
     assert page.locator("ol.blocks > li h3 .code").all_inner_texts() == BLOCKS
 
@@ -58,17 +72,17 @@ def test_learner_signs_in_sees_blocks_switches_to_english_and_signs_out(browse, 
                                     f"{live_server}/login"]
 
 
-def test_wrong_password_shows_the_error_accessibly(browse, world, live_server):  # type: ignore[no-untyped-def]
+def test_wrong_password_shows_the_error_accessibly(browse, learner, live_server):  # type: ignore[no-untyped-def]
     page = browse.page
 
-    sign_in(browse, world.learner.email, "not the password")
+    sign_in(browse, learner.email, "not the password")
     assert page.url == f"{live_server}/login"
     assert page.locator("#form-errors[role=alert]").is_visible()
     assert page.locator("#password-error").inner_text() == "Adresse e-mail ou mot de passe incorrect."
     assert page.locator("#password").get_attribute("aria-invalid") == "true"
     assert "password-error" in (page.locator("#password").get_attribute("aria-describedby") or "")
     # The e-mail address typed is kept, the password is not.
-    assert page.locator("#email").input_value() == world.learner.email
+    assert page.locator("#email").input_value() == learner.email
     assert page.locator("#password").input_value() == ""
     assert page.locator("header form[action$='/logout']").count() == 0
 
@@ -98,3 +112,19 @@ def test_admin_pages_are_accessible(browse, world, live_server):  # type: ignore
     assert page.locator("#roles-error").is_visible()
     assert page.locator("#name").input_value() == "Nina Nouvelle"
     assert re.search(r"/admin/users/new$", browse.pages_checked[-1])
+
+
+def test_the_axe_check_reports_violations(browse, live_server):  # type: ignore[no-untyped-def]
+    """The harness itself: a broken page must fail the check with a readable report (never a silent pass)."""
+    page = browse.page
+    browse.visit("/login")
+    page.evaluate("""() => {
+        document.querySelector('label[for=email]').remove();
+        document.documentElement.removeAttribute('lang');
+    }""")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        browse.check()
+    report = str(failure.value)
+    assert f"on {live_server}/login" in report
+    assert "- html-has-lang [serious]" in report
+    assert re.search(r"- label \[critical\] .*\n    at #email\n", report), report
