@@ -57,16 +57,21 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portfolio.blueprints.admin import bp as admin_bp
+    from portfolio.blueprints.api import bp as api_bp
     from portfolio.blueprints.auth import bp as auth_bp
     from portfolio.blueprints.evidence import bp as evidence_bp
     from portfolio.blueprints.frameworks import bp as frameworks_bp
     from portfolio.blueprints.main import bp as main_bp
+    from portfolio.extensions import csrf
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(frameworks_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(evidence_bp)
+    app.register_blueprint(api_bp)
+    # The API reads no cookie, only a bearer token: there is no cross-site request to forge.
+    csrf.exempt(api_bp)
 
 
 def register_hooks(app: Flask) -> None:

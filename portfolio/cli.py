@@ -25,6 +25,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 cohorts_cli = AppGroup("cohorts", help="Manage cohorts (promotions).")
 frameworks_cli = AppGroup("frameworks", help="Import and list certification frameworks.")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
+tokens_cli = AppGroup("tokens", help="Personal access tokens for the API.")
 storage_cli = AppGroup("storage", help="Check and clean the evidence store.")
 
 
@@ -78,6 +79,23 @@ def users_list() -> None:
     for user in db.session.scalars(db.select(users.User).order_by(users.User.email)):
         state = "" if user.is_enabled else " [désactivé]"
         click.echo(f"{user.email}\t{user.name}\t{','.join(sorted(r.value for r in user.roles))}{state}")
+
+
+@users_cli.command("token")
+@click.argument("email")
+@click.option("--name", default="ligne de commande", show_default=True, help="A name to recognise the token by.")
+@with_appcontext
+def users_token(email: str, name: str) -> None:
+    """Create a personal access token for the API; the token alone is printed on the last line."""
+    from portfolio.services import tokens
+
+    with unit_of_work():
+        user = users.find_user_by_email(email)
+        if user is None:
+            raise DomainError(f"Aucun compte pour {email}")
+        _token, raw = tokens.create_token(user, name)
+    click.echo(f"Jeton « {name} » créé pour {user.email} ; il ne sera plus affiché :", err=True)
+    click.echo(raw)
 
 
 # --- cohorts ---------------------------------------------------------------------------------------
@@ -254,6 +272,56 @@ DEMO_ACCOUNTS: list[tuple[str, str, Role]] = [
 ]
 
 
+# --- API tokens ------------------------------------------------------------------------------------
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.argument("name")
+@with_appcontext
+def tokens_create(email: str, name: str) -> None:
+    """Create a token for an account and print it (once: only its hash is kept)."""
+    from portfolio.services import tokens
+
+    with unit_of_work():
+        user = users.find_user_by_email(email)
+        if user is None:
+            fail(f"aucun compte pour {email}")
+        _token, raw = tokens.create_token(user, name)
+    click.echo(raw)
+
+
+@tokens_cli.command("list")
+@click.argument("email")
+@with_appcontext
+def tokens_list(email: str) -> None:
+    """List an account's tokens (id, prefix, name, last use, revocation)."""
+    from portfolio.services import tokens
+
+    user = users.find_user_by_email(email)
+    if user is None:
+        fail(f"aucun compte pour {email}")
+    for token in tokens.list_tokens(user):
+        used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "jamais"
+        state = f"révoqué {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "actif"
+        click.echo(f"{token.id}\tpft_{token.prefix}…\t{token.name}\t{used}\t{state}")
+
+
+@tokens_cli.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token by its id (see ``tokens list``)."""
+    from portfolio.models import ApiToken
+    from portfolio.services import tokens
+
+    with unit_of_work():
+        token = db.session.get(ApiToken, token_id)
+        if token is None:
+            fail(f"aucun jeton n°{token_id}")
+        tokens.revoke_token(token, actor=None)
+    click.echo(f"Jeton n°{token_id} révoqué.")
+
+
 @click.command("demo")
 @with_appcontext
 def demo() -> None:
@@ -278,6 +346,6 @@ def demo() -> None:
 
 
 def init_app(app: Flask) -> None:
-    commands: list[Callable] = [users_cli, cohorts_cli, frameworks_cli, audit_cli, storage_cli, demo]
+    commands: list[Callable] = [users_cli, cohorts_cli, frameworks_cli, audit_cli, tokens_cli, storage_cli, demo]
     for command in commands:
         app.cli.add_command(command)

@@ -51,6 +51,8 @@ def default_config(instance_path: str) -> dict[str, Any]:
         "MAX_FILE_SIZE": 200 * 1024 * 1024,
         "MAX_FILES_PER_EVIDENCE": 20,
         "MAX_BYTES_PER_USER": 5 * 1024 * 1024 * 1024,
+        # Above this size, and when the store is S3, the browser sends the file straight to the bucket.
+        "DIRECT_UPLOAD_THRESHOLD": 8 * 1024 * 1024,
         "STORAGE_SWEEP_GRACE_SECONDS": 24 * 3600,
         "STORAGE_CHECK_AT_STARTUP": True,
         "SMTP_URL": None,
@@ -126,7 +128,8 @@ def validate_config(config: dict[str, Any]) -> None:
     if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"PORTFOLIO_REDIS_URL must be a redis:// URL (got {redis_url!r}).")
 
-    for key in ("MAX_FILE_SIZE", "MAX_FILES_PER_EVIDENCE", "MAX_BYTES_PER_USER", "STORAGE_SWEEP_GRACE_SECONDS"):
+    for key in ("MAX_FILE_SIZE", "MAX_FILES_PER_EVIDENCE", "MAX_BYTES_PER_USER", "STORAGE_SWEEP_GRACE_SECONDS",
+                "DIRECT_UPLOAD_THRESHOLD"):
         value = config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"PORTFOLIO_{key} must be a positive whole number (got {value!r}).")

@@ -37,19 +37,44 @@ def init_app(app: Flask) -> None:
             "status_label": lambda status: statuses.get(str(status), str(status)),
             "human_size": human_size,
             "max_file_size": human_size(app.config["MAX_FILE_SIZE"]),
+            "direct_upload": direct_upload_origin() is not None,
             "Permission": access.Permission,
             "has_permission": lambda perm: access.has_permission(current_user, perm),
             "current_locale": str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"]),
         }
 
 
+def direct_upload_origin() -> str | None:
+    """The bucket's origin when the store accepts presigned POSTs (S3), else None (local disk).
+
+    Signing a form makes no network call; the answer is kept for the life of the process.
+    """
+    from urllib.parse import urlsplit
+
+    from flask import current_app
+
+    from portfolio.storage import StorageError, get_storage
+
+    cache = current_app.extensions.setdefault("portfolio.direct_upload", {})
+    if "origin" not in cache:
+        try:
+            form = get_storage().presigned_post(key="incoming/0/probe", max_size=1, content_type="x/x", expires=60)
+        except StorageError:
+            return None  # not cached: the store may come back
+        parts = urlsplit(form["url"]) if form else None
+        cache["origin"] = f"{parts.scheme}://{parts.netloc}" if parts else None
+    return cache["origin"]
+
+
 def set_security_headers(response):  # type: ignore[no-untyped-def]
     from flask import current_app
 
     headers = response.headers
+    bucket = direct_upload_origin() if response.mimetype == "text/html" else None
     headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'{' ' + bucket if bucket else ''}; "
         "object-src 'none'; base-uri 'self'; form-action 'self'; "
         f"frame-ancestors {current_app.config['FRAME_ANCESTORS']}",
     )

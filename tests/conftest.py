@@ -93,10 +93,27 @@ class FreshContextClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+_EXTRA_APPS: list = []
+
+
 def new_app(config: dict):  # type: ignore[no-untyped-def]
     application = create_app(config)
     application.test_client_class = FreshContextClient
+    _EXTRA_APPS.append(application)
     return application
+
+
+@pytest.fixture(autouse=True)
+def _dispose_extra_apps() -> Iterator[None]:
+    """Close the connection pools of apps a test made for itself (PostgreSQL warns otherwise)."""
+    yield
+    while _EXTRA_APPS:
+        application = _EXTRA_APPS.pop()
+        if getattr(application, "_session_app", False):
+            continue
+        with application.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +122,13 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory):  # type: i
     from flask_migrate import upgrade
 
     application = new_app(make_config(database_url, tmp_path_factory.mktemp("instance")))
+    application._session_app = True
     with application.app_context():
         upgrade()
-    return application
+    yield application
+    with application.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
 
 
 TABLES_KEPT: set[str] = set()

@@ -42,6 +42,21 @@ ROUTES: dict[str, tuple[str, dict]] = {
     "admin.cohort_detail": ("/admin/cohorts/{cohort}", only({"admin": OK}) | {"anonymous": L}),
     "admin.cohort_remove_member": ("/admin/cohorts/{cohort}/members/{learner_id}/remove",
                                    everyone(405, anonymous=405)),
+    "auth.api_tokens": ("/account/tokens", everyone()),
+    "auth.revoke_api_token": ("/account/tokens/1/revoke", everyone(405, anonymous=405)),  # POST only
+    "api.openapi": ("/api/v1/openapi.json", everyone(OK, anonymous=OK)),
+    # The API ignores the session cookie: without a bearer token, 401 for everyone (tests/test_api.py
+    # walks the same routes with a token for every role).
+    "api.list_certifications": ("/api/v1/certifications", everyone(401, anonymous=401)),
+    "api.list_evidence": ("/api/v1/evidence", everyone(401, anonymous=401)),
+    "api.create_evidence": ("/api/v1/evidence", everyone(401, anonymous=401)),
+    "api.get_evidence": ("/api/v1/evidence/1", everyone(401, anonymous=401)),
+    "api.update_evidence": ("/api/v1/evidence/1", everyone(401, anonymous=401)),
+    "api.delete_evidence": ("/api/v1/evidence/1", everyone(401, anonymous=401)),
+    "api.download_file": ("/api/v1/evidence/1/files/1", everyone(401, anonymous=401)),
+    "api.add_tag": ("/api/v1/evidence/1/tags", everyone(405, anonymous=405)),  # POST only
+    "api.remove_tag": ("/api/v1/evidence/1/tags/RNCP28754BC01-C01", everyone(405, anonymous=405)),  # DELETE only
+    "api.my_progress": ("/api/v1/me/progress", everyone(401, anonymous=401)),
     "static": ("/static/app.css", everyone(OK, anonymous=OK)),
     # Evidence of world.learner: the owner, the tutors of their cohort and administrators read it;
     # anyone else gets 404 (nothing reveals it exists); only the owner changes it.
@@ -57,6 +72,8 @@ ROUTES: dict[str, tuple[str, dict]] = {
     "evidence.add_tag": ("/evidence/{evidence}/tags", everyone(405, anonymous=405)),
     "evidence.remove_tag": ("/evidence/{evidence}/tags/RNCP28754BC01-C01/delete", everyone(405, anonymous=405)),
     "evidence.preview": ("/evidence/preview", everyone(405, anonymous=405)),
+    "evidence.stage_upload": ("/evidence/uploads", everyone(405, anonymous=405)),
+    "api.create_upload": ("/api/v1/uploads", everyone(405, anonymous=405)),
 }
 
 

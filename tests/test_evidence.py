@@ -274,3 +274,30 @@ def test_a_submitted_evidence_is_locked(app, world):
     with pytest.raises(service.EvidenceLocked):
         service.delete_evidence(item, actor=world.learner)
     db.session.rollback()
+
+
+def test_polyglot_and_zip_bomb_are_stored_as_given_never_interpreted(app, world, login, client):
+    import zipfile
+
+    login(world.learner)
+    polyglot = b"GIF89a/*\x00\x00*/=1;<html><script>alert(document.cookie)</script></html>"
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\0" * (64 * 1024 * 1024))  # 64 MiB that deflate to ~64 KiB
+    bomb_bytes = bomb.getvalue()
+    assert len(bomb_bytes) < 200_000
+    assert upload(client, ("image.gif", polyglot), ("archive.zip", bomb_bytes)).status_code == 302
+    evidence = db.session.scalar(db.select(Evidence))
+    by_name = {f.filename: f for f in evidence.files}
+    assert by_name["archive.zip"].blob.size == len(bomb_bytes)  # kept compressed, never expanded
+    assert by_name["archive.zip"].blob.media_type == "application/zip"
+    stored = [info for info in get_storage().iter_objects()]
+    assert sum(info.size for info in stored) == len(bomb_bytes) + len(polyglot)
+    gif = client.get(f"/evidence/{evidence.id}/files/{by_name['image.gif'].id}")
+    assert gif.headers["Content-Type"] == "image/gif"  # sniffed from content: never text/html
+    assert gif.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in gif.headers["Content-Security-Policy"]
+    gif.close()
+    archive = client.get(f"/evidence/{evidence.id}/files/{by_name['archive.zip'].id}")
+    assert archive.headers["Content-Disposition"].startswith("attachment")
+    archive.close()

@@ -19,7 +19,7 @@ from flask_login import LoginManager, current_user
 from sqlalchemy import exists, select
 
 from portfolio.extensions import db
-from portfolio.models import Cohort, CohortMembership, Evidence, MemberRole, Role, User
+from portfolio.models import ApiToken, Cohort, CohortMembership, Evidence, MemberRole, Role, User
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -133,3 +133,8 @@ def init_login(manager: LoginManager) -> None:
             abort(401)
         flash(str(manager.login_message), "info")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def can_manage_token(user: User, token: ApiToken) -> bool:
+    """A token is listed and revoked by its owner; an administrator may revoke anyone's."""
+    return user.id == token.user_id or user.has_role(Role.ADMIN)

@@ -7,6 +7,7 @@ that ``flask storage sweep`` removes after a grace period; a row never points at
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -36,7 +37,7 @@ from portfolio.models import (
 )
 from portfolio.services.audit import record_event
 from portfolio.services.errors import Conflict, DomainError, NotFound
-from portfolio.storage import BlobTooLarge, EmptyBlob, StorageUnavailable, get_storage
+from portfolio.storage import BlobNotFound, BlobTooLarge, EmptyBlob, StorageUnavailable, get_storage
 
 MAX_FILENAME = 255
 MAX_TITLE = 200
@@ -57,6 +58,28 @@ class Upload:
 
     filename: str
     stream: BinaryIO
+
+
+@dataclass
+class StagedUpload:
+    """A file the client sent straight to the bucket with a presigned POST (see ``stage_upload``).
+
+    ``size`` and ``sha256``, when the client declares them, must match what the app reads back.
+    """
+
+    key: str
+    filename: str
+    size: int | None = None
+    sha256: str | None = None
+
+
+class DirectUploadUnavailable(DomainError):
+    code = "direct_upload_unavailable"
+
+
+INCOMING_PREFIX = "incoming"
+#: The policy pins this type; the real type is sniffed when the app reads the object back.
+STAGED_CONTENT_TYPE = "application/octet-stream"
 
 
 def human_size(n: int) -> str:
@@ -152,7 +175,8 @@ def _check_fields(title: str, kind: str, context: str, url: str | None, has_file
 
 
 def create_evidence(owner: User, *, title: str, kind: str, context: str, occurred_on: date,
-                    description: str = "", url: str | None = None, uploads: Sequence[Upload] = ()) -> Evidence:
+                    description: str = "", url: str | None = None,
+                    uploads: Sequence[Upload | StagedUpload] = ()) -> Evidence:
     """Record a piece of evidence with its files (stored first) or its link."""
     title, kind_value, context_value, url = _check_fields(title, kind, context, url, bool(uploads))
     if not uploads and not url:
@@ -167,45 +191,103 @@ def create_evidence(owner: User, *, title: str, kind: str, context: str, occurre
     return evidence
 
 
-def add_files(evidence: Evidence, uploads: Sequence[Upload], *, actor: User) -> list[EvidenceFile]:
+def _limits(owner: User) -> tuple[int, int, int]:
+    """(per-file limit, quota, bytes left in the quota) for this owner."""
+    config = current_app.config
+    quota = config["MAX_BYTES_PER_USER"]
+    return config["MAX_FILE_SIZE"], quota, quota - used_bytes(owner)
+
+
+def _refuse_size(filename: str, size: int, per_file: int, quota: int, remaining: int) -> LimitExceeded:
+    if size > per_file:
+        return LimitExceeded(_(
+            "Le fichier « %(name)s » pèse %(size)s : la limite est de %(limit)s par fichier "
+            "(%(over)s de trop).", name=filename, size=human_size(size), limit=human_size(per_file),
+            over=human_size(size - per_file)), field="files")
+    return LimitExceeded(_(
+        "Votre espace est presque plein : « %(name)s » (%(size)s) dépasse les %(left)s qui restent "
+        "sur %(quota)s (%(over)s de trop).", name=filename, size=human_size(size),
+        left=human_size(max(remaining, 0)), quota=human_size(quota),
+        over=human_size(size - max(remaining, 0))), field="files")
+
+
+def stage_upload(owner: User, *, filename: str, size: int) -> dict:
+    """A presigned POST so the browser sends a large file straight to the bucket.
+
+    The policy pins the key (under ``incoming/<owner id>/``), the size range (1 byte up to what the
+    limits allow) and the content type; the bucket itself refuses anything else. The file becomes
+    evidence only when ``add_files`` reads it back and checks it.
+    """
+    filename = clean_filename(filename)
+    per_file, quota, remaining = _limits(owner)
+    if size < 1:
+        raise DomainError(_("Le fichier « %(name)s » est vide.", name=filename), field="files")
+    if size > min(per_file, remaining):
+        raise _refuse_size(filename, size, per_file, quota, remaining)
+    key = f"{INCOMING_PREFIX}/{owner.id}/{uuid.uuid4().hex}"
+    try:
+        form = get_storage().presigned_post(key=key, max_size=min(per_file, remaining),
+                                            content_type=STAGED_CONTENT_TYPE, expires=900)
+    except StorageUnavailable:
+        raise DomainError(_("Le stockage des preuves est indisponible. Réessayez dans quelques minutes."),
+                          field="files") from None
+    if form is None:
+        raise DirectUploadUnavailable(_("L'envoi direct n'existe pas avec ce stockage : envoyez le fichier "
+                                        "par l'application."))
+    return {"key": key, "url": form["url"], "fields": form["fields"], "max_size": min(per_file, remaining),
+            "expires_in": 900}
+
+
+def _adopt_staged(upload: StagedUpload, owner: User, limit: int):  # type: ignore[no-untyped-def]
+    """Read a staged object back, check it, and move it to its content-addressed key."""
+    filename = clean_filename(upload.filename)
+    if not upload.key.startswith(f"{INCOMING_PREFIX}/{owner.id}/") or ".." in upload.key:
+        raise DomainError(_("Envoi direct inconnu : %(key)s", key=upload.key), field="files")
+    storage = get_storage()
+    try:
+        stored = storage.adopt(upload.key, max_size=limit, filename=filename)
+    except BlobNotFound:
+        raise DomainError(_("Le fichier envoyé directement est introuvable (l'envoi a peut-être expiré) : "
+                            "« %(name)s ».", name=filename), field="files") from None
+    mismatch = ((upload.size is not None and upload.size != stored.size)
+                or (upload.sha256 is not None and upload.sha256.lower() != stored.sha256))
+    if mismatch:
+        if stored.created:
+            storage.delete(stored.key)
+        raise DomainError(_("Le fichier « %(name)s » reçu ne correspond pas à celui annoncé (taille ou "
+                            "SHA-256) : il a été supprimé, envoyez-le de nouveau.", name=filename), field="files")
+    return stored
+
+
+def add_files(evidence: Evidence, uploads: Sequence[Upload | StagedUpload], *, actor: User) -> list[EvidenceFile]:
     """Stream each upload to storage (within the configured limits), then add its rows."""
     if not uploads:
         return []
     _require_draft(evidence)
-    config = current_app.config
-    max_files = config["MAX_FILES_PER_EVIDENCE"]
+    max_files = current_app.config["MAX_FILES_PER_EVIDENCE"]
     if len(evidence.files) + len(uploads) > max_files:
         raise LimitExceeded(_("Une preuve peut contenir au plus %(max)d fichiers (%(extra)d de trop).",
                               max=max_files, extra=len(evidence.files) + len(uploads) - max_files), field="files")
     storage = get_storage()
-    per_file = config["MAX_FILE_SIZE"]
-    quota = config["MAX_BYTES_PER_USER"]
-    used = used_bytes(evidence.owner)
+    per_file, quota, remaining = _limits(evidence.owner)
     added = []
     for upload in uploads:
         filename = clean_filename(upload.filename)
-        remaining = quota - used
         limit = min(per_file, max(remaining, 0))
         try:
-            stored = storage.put_stream(upload.stream, max_size=limit, filename=filename)
+            if isinstance(upload, StagedUpload):
+                stored = _adopt_staged(upload, evidence.owner, limit)
+            else:
+                stored = storage.put_stream(upload.stream, max_size=limit, filename=filename)
         except EmptyBlob:
             raise DomainError(_("Le fichier « %(name)s » est vide.", name=filename), field="files") from None
         except BlobTooLarge as exc:
-            size = exc.size_read + _drain(upload.stream)
-            if limit == per_file:
-                raise LimitExceeded(_(
-                    "Le fichier « %(name)s » pèse %(size)s : la limite est de %(limit)s par fichier "
-                    "(%(over)s de trop).", name=filename, size=human_size(size), limit=human_size(per_file),
-                    over=human_size(size - per_file)), field="files") from None
-            raise LimitExceeded(_(
-                "Votre espace est presque plein : « %(name)s » (%(size)s) dépasse les %(left)s qui restent "
-                "sur %(quota)s (%(over)s de trop).", name=filename, size=human_size(size),
-                left=human_size(max(remaining, 0)), quota=human_size(quota),
-                over=human_size(size - max(remaining, 0))), field="files") from None
+            size = exc.size_read + (_drain(upload.stream) if isinstance(upload, Upload) else 0)
+            raise _refuse_size(filename, size, per_file, quota, remaining) from None
         except StorageUnavailable:
             raise DomainError(_("Le stockage des preuves est indisponible : le fichier n'a pas été enregistré. "
                                 "Réessayez dans quelques minutes."), field="files") from None
-        used += stored.size
+        remaining -= stored.size
         blob = db.session.scalar(select(Blob).where(Blob.sha256 == stored.sha256))
         if blob is None:
             blob = Blob(sha256=stored.sha256, size=stored.size, media_type=stored.media_type,

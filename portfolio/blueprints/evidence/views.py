@@ -50,9 +50,28 @@ def _form_error(form, exc: DomainError) -> None:  # type: ignore[no-untyped-def]
         flash(exc.message, "error")
 
 
-def _uploads() -> list[evidence_service.Upload]:
-    return [evidence_service.Upload(f.filename or "", f.stream)
-            for f in request.files.getlist("files") if f and (f.filename or f.content_length)]
+def _uploads() -> list[evidence_service.Upload | evidence_service.StagedUpload]:
+    """Files sent through the app, then those the browser sent straight to the bucket."""
+    uploads: list[evidence_service.Upload | evidence_service.StagedUpload] = [
+        evidence_service.Upload(f.filename or "", f.stream)
+        for f in request.files.getlist("files") if f and (f.filename or f.content_length)]
+    return uploads + staged_uploads(request.form)
+
+
+def staged_uploads(form) -> list[evidence_service.StagedUpload]:  # type: ignore[no-untyped-def]
+    """``staged`` keys with their parallel ``staged_filename`` / ``staged_size`` / ``staged_sha256`` fields."""
+    keys = form.getlist("staged")
+    names = form.getlist("staged_filename")
+    sizes = form.getlist("staged_size")
+    hashes = form.getlist("staged_sha256")
+    result = []
+    for i, key in enumerate(keys):
+        size = sizes[i] if i < len(sizes) else ""
+        result.append(evidence_service.StagedUpload(
+            key=key, filename=names[i] if i < len(names) else "fichier",
+            size=int(size) if size.isdigit() else None,
+            sha256=(hashes[i] or None) if i < len(hashes) else None))
+    return result
 
 
 def _delete_keys_after_commit(keys: list[str]) -> None:
@@ -256,6 +275,24 @@ def remove_tag(evidence_id: int, code: str):
         db.session.commit()
         flash(_("Compétence %(code)s détachée.", code=code), "success")
     return redirect(url_for("evidence.detail", evidence_id=evidence_id) + "#tags")
+
+
+@bp.route("/uploads", methods=["POST"])
+@access.permission_required(access.Permission.KEEP_EVIDENCE)
+def stage_upload():
+    """A presigned POST for sending one large file straight to the bucket (JSON in, JSON out)."""
+    data = request.get_json(silent=True) or {}
+    size = data.get("size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        return jsonify(error={"code": "invalid", "message": _("Taille de fichier manquante.")}), 422
+    try:
+        form = evidence_service.stage_upload(current_user, filename=str(data.get("filename", "")), size=size)
+    except evidence_service.DirectUploadUnavailable as exc:
+        return jsonify(error={"code": exc.code, "message": exc.message}), 409
+    except DomainError as exc:
+        return jsonify(error={"code": exc.code, "message": exc.message}), 413 if isinstance(
+            exc, evidence_service.LimitExceeded) else 422
+    return jsonify(form), 201
 
 
 @bp.route("/preview", methods=["POST"])

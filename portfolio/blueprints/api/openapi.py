@@ -1,0 +1,336 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, kept next to the views it describes.
+
+``tests/test_api.py`` checks that every API route of the URL map appears here and that the document
+validates, so a new route cannot ship undocumented.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any
+
+from portfolio.models import EvidenceContext, EvidenceKind, EvidenceStatus
+
+VERSION = "1.0.0"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(name: str) -> dict:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+EVIDENCE_ID = {"name": "evidence_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"},
+        "description": "Code de la compétence, par exemple `RNCP28754BC01C01`."}
+
+EVIDENCE_FIELDS: dict[str, Any] = {
+    "title": {"type": "string", "maxLength": 200},
+    "kind": {"type": "string", "enum": [k.value for k in EvidenceKind]},
+    "context": {"type": "string", "enum": [c.value for c in EvidenceContext], "default": "project"},
+    "occurred_on": {"type": "string", "format": "date", "description": "Date ISO ; aujourd'hui par défaut."},
+    "description": {"type": "string", "description": "Markdown (source)."},
+    "url": {"type": ["string", "null"], "format": "uri", "description": "Adresse http(s)."},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "Code stable, par exemple `unauthorized`, "
+                                                          "`not_found`, `invalid`, `limit_exceeded`."},
+                "message": {"type": "string", "description": "Message en français, pour une personne."},
+                "field": {"type": ["string", "null"], "description": "Champ en cause, s'il y en a un."},
+            },
+        }},
+    },
+    "Competency": {
+        "type": "object",
+        "required": ["code", "statement", "position"],
+        "properties": {"code": {"type": "string"}, "statement": {"type": "string"}, "position": {"type": "integer"}},
+    },
+    "Block": {
+        "type": "object",
+        "required": ["code", "title", "position", "competencies"],
+        "properties": {"code": {"type": "string"}, "title": {"type": "string"}, "position": {"type": "integer"},
+                       "competencies": {"type": "array", "items": _ref("Competency")}},
+    },
+    "Certification": {
+        "type": "object",
+        "required": ["id", "code", "registration", "title", "level", "is_active", "blocks"],
+        "properties": {
+            "id": {"type": "integer"},
+            "code": {"type": "string", "examples": ["RNCP28754"]},
+            "registration": {"type": "string", "description": "Date d'enregistrement de la fiche (version)."},
+            "title": {"type": "string"},
+            "level": {"type": ["string", "null"]},
+            "is_active": {"type": "boolean"},
+            "blocks": {"type": "array", "items": _ref("Block")},
+        },
+    },
+    "File": {
+        "type": "object",
+        "required": ["id", "filename", "media_type", "size", "sha256", "download_url", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "filename": {"type": "string", "description": "Nom d'origine (affichage seulement)."},
+            "media_type": {"type": "string", "description": "Type reconnu au dépôt, pas celui annoncé."},
+            "size": {"type": "integer", "description": "Taille en octets."},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "download_url": {"type": "string", "format": "uri"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Tag": {
+        "type": "object",
+        "required": ["code", "justification"],
+        "properties": {"code": {"type": "string"}, "justification": {"type": "string"}},
+    },
+    "Evidence": {
+        "type": "object",
+        "required": ["id", "title", "kind", "context", "occurred_on", "description", "description_html", "url",
+                     "status", "size", "sha256", "files", "tags", "created_at", "updated_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            **EVIDENCE_FIELDS,
+            "description_html": {"type": "string", "description": "La description rendue en HTML assaini."},
+            "status": {"type": "string", "enum": [s.value for s in EvidenceStatus]},
+            "size": {"type": "integer", "description": "Total des tailles des fichiers, en octets."},
+            "sha256": {
+                "type": ["string", "null"], "pattern": "^[0-9a-f]{64}$",
+                "description": "SHA-256 des empreintes SHA-256 des fichiers, triées puis jointes par des sauts "
+                               "de ligne (`\\n`, sans saut final) ; `null` pour une preuve sans fichier.",
+            },
+            "files": {"type": "array", "items": _ref("File")},
+            "tags": {"type": "array", "items": _ref("Tag")},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "EvidenceList": {
+        "type": "object", "required": ["evidence"],
+        "properties": {"evidence": {"type": "array", "items": _ref("Evidence")}},
+    },
+    "CertificationList": {
+        "type": "object", "required": ["certifications"],
+        "properties": {"certifications": {"type": "array", "items": _ref("Certification")}},
+    },
+    "EvidenceCreate": {
+        "type": "object",
+        "required": ["title", "kind"],
+        "properties": {
+            **EVIDENCE_FIELDS,
+            "file": {"type": "array", "items": {"type": "string", "format": "binary"},
+                     "description": "Un ou plusieurs fichiers (une partie `file` par fichier)."},
+            "staged": {"type": "array", "items": {"type": "string"},
+                       "description": "Clés de fichiers déjà envoyés directement au stockage (`POST /uploads`)."},
+            "staged_filename": {"type": "array", "items": {"type": "string"},
+                                "description": "Nom d'origine de chaque fichier `staged`, dans le même ordre."},
+            "staged_size": {"type": "array", "items": {"type": "integer"},
+                            "description": "Taille annoncée de chaque fichier `staged` (vérifiée)."},
+            "staged_sha256": {"type": "array", "items": {"type": "string"},
+                              "description": "SHA-256 annoncé de chaque fichier `staged` (vérifié)."},
+        },
+        "description": "Au moins un fichier, un fichier `staged` ou une adresse `url`.",
+    },
+    "UploadRequest": {
+        "type": "object", "required": ["filename", "size"],
+        "properties": {"filename": {"type": "string"}, "size": {"type": "integer", "minimum": 1}},
+    },
+    "PresignedPost": {
+        "type": "object", "required": ["key", "url", "fields"],
+        "properties": {
+            "key": {"type": "string", "description": "À renvoyer dans `staged` à la création de la preuve."},
+            "url": {"type": "string", "format": "uri"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "Champs à envoyer tels quels, le fichier en dernier (partie `file`)."},
+            "max_size": {"type": "integer"},
+            "expires_in": {"type": "integer"},
+        },
+    },
+    "EvidenceCreateLink": {
+        "type": "object", "required": ["title", "kind", "url"], "properties": deepcopy(EVIDENCE_FIELDS),
+        "description": "Une preuve sans fichier (un lien), envoyée en JSON.",
+    },
+    "EvidenceUpdate": {
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "properties": deepcopy(EVIDENCE_FIELDS),
+    },
+    "TagCreate": {
+        "type": "object",
+        "required": ["competency", "justification"],
+        "properties": {"competency": {"type": "string", "description": "Code de la compétence."},
+                       "justification": {"type": "string", "maxLength": 2000}},
+    },
+    "Progress": {
+        "type": "object",
+        "required": ["certification", "blocks"],
+        "properties": {
+            "certification": {
+                "type": "object", "required": ["id", "code", "registration", "title"],
+                "properties": {"id": {"type": "integer"}, "code": {"type": "string"},
+                               "registration": {"type": "string"}, "title": {"type": "string"}},
+            },
+            "blocks": {"type": "array", "items": {
+                "type": "object",
+                "required": ["code", "title", "competencies", "competencies_total", "competencies_with_evidence",
+                             "evidence_count"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "title": {"type": "string"},
+                    "competencies": {"type": "array", "items": {
+                        "type": "object", "required": ["code", "statement", "evidence_count"],
+                        "properties": {"code": {"type": "string"}, "statement": {"type": "string"},
+                                       "evidence_count": {"type": "integer"}},
+                    }},
+                    "competencies_total": {"type": "integer"},
+                    "competencies_with_evidence": {"type": "integer"},
+                    "evidence_count": {"type": "integer",
+                                       "description": "Preuves distinctes rattachées à une compétence du bloc."},
+                },
+            }},
+        },
+    },
+}
+
+RESPONSES: dict[str, Any] = {
+    "Unauthorized": {
+        "description": "Jeton absent, invalide ou révoqué, ou compte désactivé.",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer realm=...`"}},
+        "content": {"application/json": {"schema": _ref("Error")}},
+    },
+    "Forbidden": _json(_ref("Error"), "Action refusée à ce rôle (la ressource reste visible)."),
+    "NotFound": _json(_ref("Error"), "Inexistant, ou hors de portée de l'appelant."),
+    "Invalid": _json(_ref("Error"), "Donnée refusée ; `field` nomme le champ."),
+    "Conflict": _json(_ref("Error"), "Preuve déjà soumise (non modifiable) ou rattachement en double."),
+    "TooLarge": _json(_ref("Error"), "Limite dépassée (taille d'un fichier, quota, nombre de fichiers) ; "
+                                     "le message dit laquelle et de combien."),
+    "BadRequest": _json(_ref("Error"), "Le corps n'est pas un objet JSON."),
+}
+
+
+def _operation(op_id: str, summary: str, responses: dict, *, parameters: list | None = None,
+               body: dict | None = None, secured: bool = True, errors: tuple[str, ...] = ()) -> dict:
+    operation: dict[str, Any] = {"operationId": op_id, "summary": summary, "responses": dict(responses)}
+    if parameters:
+        operation["parameters"] = parameters
+    if body:
+        operation["requestBody"] = body
+    if not secured:
+        operation["security"] = []
+    else:
+        operation["responses"]["401"] = _error("Unauthorized")
+    status = {"BadRequest": "400", "Forbidden": "403", "NotFound": "404", "Conflict": "409",
+              "TooLarge": "413", "Invalid": "422"}
+    for name in errors:
+        operation["responses"][status[name]] = _error(name)
+    return operation
+
+
+PATHS: dict[str, Any] = {
+    "/openapi.json": {"get": _operation(
+        "getOpenApi", "Ce document.", {"200": {"description": "Le document OpenAPI.",
+                                               "content": {"application/json": {"schema": {"type": "object"}}}}},
+        secured=False)},
+    "/certifications": {"get": _operation(
+        "listCertifications", "Les certifications chargées, avec leurs blocs et compétences.",
+        {"200": _json(_ref("CertificationList"), "Les certifications.")})},
+    "/evidence": {
+        "get": _operation(
+            "listEvidence", "Les preuves de l'appelant·e.",
+            {"200": _json(_ref("EvidenceList"), "Les preuves, les plus récentes d'abord.")},
+            parameters=[
+                {"name": "block", "in": "query", "schema": {"type": "string"},
+                 "description": "Code de bloc : preuves rattachées à l'une de ses compétences."},
+                {"name": "competency", "in": "query", "schema": {"type": "string"}},
+                {"name": "kind", "in": "query", "schema": EVIDENCE_FIELDS["kind"]},
+                {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Mots du titre."},
+            ]),
+        "post": _operation(
+            "createEvidence", "Déposer une preuve (apprenant·e ou candidat·e VAE).",
+            {"201": {**_json(_ref("Evidence"), "Preuve créée (brouillon)."),
+                     "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}}},
+            body={"required": True, "content": {
+                "multipart/form-data": {"schema": _ref("EvidenceCreate"),
+                                        "encoding": {"file": {"contentType": "application/octet-stream"}}},
+                "application/json": {"schema": _ref("EvidenceCreateLink")},
+            }},
+            errors=("Forbidden", "TooLarge", "Invalid")),
+    },
+    "/evidence/{evidence_id}": {
+        "get": _operation("getEvidence", "Une preuve (propriétaire, ses formateur·rices, administrateur·rices).",
+                          {"200": _json(_ref("Evidence"), "La preuve.")}, parameters=[EVIDENCE_ID],
+                          errors=("NotFound",)),
+        "patch": _operation("updateEvidence", "Modifier un brouillon (propriétaire seulement).",
+                            {"200": _json(_ref("Evidence"), "La preuve modifiée.")}, parameters=[EVIDENCE_ID],
+                            body={"required": True,
+                                  "content": {"application/json": {"schema": _ref("EvidenceUpdate")}}},
+                            errors=("BadRequest", "Forbidden", "NotFound", "Conflict", "Invalid")),
+        "delete": _operation("deleteEvidence", "Supprimer un brouillon (propriétaire seulement).",
+                             {"204": {"description": "Supprimée."}}, parameters=[EVIDENCE_ID],
+                             errors=("Forbidden", "NotFound", "Conflict")),
+    },
+    "/evidence/{evidence_id}/files/{file_id}": {"get": _operation(
+        "downloadFile", "Télécharger un fichier (toujours en pièce jointe, `nosniff`).",
+        {"200": {"description": "Le contenu exact du fichier.",
+                 "headers": {"Content-Disposition": {"schema": {"type": "string"}},
+                             "Content-Length": {"schema": {"type": "integer"}}},
+                 "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+         "302": {"description": "Stockage S3 : redirection vers une adresse signée valable 60 secondes.",
+                 "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}}},
+        parameters=[EVIDENCE_ID, FILE_ID], errors=("NotFound",))},
+    "/evidence/{evidence_id}/tags": {"post": _operation(
+        "addTag", "Rattacher la preuve à une compétence de sa certification.",
+        {"201": _json(_ref("Tag"), "Rattachement créé.")}, parameters=[EVIDENCE_ID],
+        body={"required": True, "content": {"application/json": {"schema": _ref("TagCreate")}}},
+        errors=("BadRequest", "Forbidden", "NotFound", "Conflict", "Invalid"))},
+    "/evidence/{evidence_id}/tags/{code}": {"delete": _operation(
+        "removeTag", "Détacher la preuve d'une compétence.", {"204": {"description": "Détachée."}},
+        parameters=[EVIDENCE_ID, CODE], errors=("Forbidden", "NotFound", "Conflict"))},
+    "/uploads": {"post": _operation(
+        "createUpload", "Envoi direct d'un gros fichier au stockage S3 : un formulaire signé (POST présigné) "
+        "dont la politique fixe la clé, la taille maximale et le type ; le stockage refuse tout le reste.",
+        {"201": _json(_ref("PresignedPost"), "Le formulaire signé, valable 15 minutes.")},
+        body={"required": True, "content": {"application/json": {"schema": _ref("UploadRequest")}}},
+        errors=("BadRequest", "Forbidden", "Conflict", "TooLarge", "Invalid"))},
+    "/me/progress": {"get": _operation(
+        "getMyProgress", "Avancement de l'appelant·e : preuves par compétence et par bloc.",
+        {"200": _json(_ref("Progress"), "L'avancement.")}, errors=("NotFound",))},
+}
+
+
+def build_document(server_url: str = "/api/v1") -> dict:
+    """The whole document; ``server_url`` is the API's base (``https://host/api/v1``)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Portfolio API",
+            "version": VERSION,
+            "description": (
+                "API JSON du portfolio de compétences. Authentification : un jeton d'accès personnel "
+                "(`pft_...`), créé dans les paramètres du compte, envoyé en `Authorization: Bearer <jeton>`. "
+                "Les erreurs sont `{\"error\": {\"code\", \"message\", \"field\"?}}` ; ce que l'appelant·e "
+                "ne peut pas voir répond 404."
+            ),
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearerAuth": []}],
+        "paths": deepcopy(PATHS),
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "Jeton d'accès personnel `pft_...`."}},
+            "schemas": deepcopy(SCHEMAS),
+            "responses": deepcopy(RESPONSES),
+        },
+    }
