@@ -13,8 +13,11 @@ Every app measurement runs on a fresh gunicorn (one worker, four threads), whose
 resident memory (``VmHWM``) is read from ``/proc`` after the upload. The S3 server is a throw-away
 Ceph RADOS Gateway when installed (``tests/servers/ceph.py``), else moto in a child process.
 
-    .venv/bin/python bench/upload.py [--sizes 10M,1G] [--backend local|s3|both]
+    .venv/bin/python bench/upload.py [--sizes 10M,1G] [--backend local|s3|both] [--repeat 3]
                                      [--server auto|ceph|moto] [--json OUT] [--keep]
+
+Each measurement runs ``--repeat`` times; the table shows the median time and the highest memory
+and byte counts. See bench/README.md for what each column means and the targets checked.
 
 Exit status: 0 when every target check passes (or is skipped), 1 when one fails, 2 on an error.
 """
@@ -32,6 +35,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,10 +97,16 @@ start = time.perf_counter()
 client.upload_file(path, bucket, key)
 seconds = time.perf_counter() - start
 size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
-client.delete_object(Bucket=bucket, Key=key)
 status = open("/proc/self/status").read()
 peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
-print(json.dumps({"seconds": seconds, "size": size, "peak_rss": peak}))
+# For reference: one server-side CopyObject of the same object, as the app does to move an upload
+# from its temporary key to its content-addressed key.
+start = time.perf_counter()
+client.copy_object(Bucket=bucket, Key=key + ".copy", CopySource={"Bucket": bucket, "Key": key})
+copy_seconds = time.perf_counter() - start
+client.delete_object(Bucket=bucket, Key=key + ".copy")
+client.delete_object(Bucket=bucket, Key=key)
+print(json.dumps({"seconds": seconds, "size": size, "peak_rss": peak, "copy_seconds": copy_seconds}))
 """
 
 # Last resort for the API token, when neither CLI command exists in this tree.
@@ -370,13 +380,13 @@ def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
 class CephServer:
     name = "Ceph RADOS Gateway (tests/servers/ceph.py)"
 
-    def __init__(self, tmpdir: Path, largest: int) -> None:
+    def __init__(self, tmpdir: Path, written: int) -> None:
         self.tmpdir = tmpdir
         self.started = False
         # Deleted RGW objects are only freed by its garbage collector hours later: every byte the
         # run writes stays on the OSD, so give its (sparse) block file room for all of them.
         if "CEPH_RGW_OSD_BLOCK_SIZE" not in os.environ:
-            os.environ["CEPH_RGW_OSD_BLOCK_SIZE"] = str(max(16 * GiB, 8 * largest + 4 * GiB))
+            os.environ["CEPH_RGW_OSD_BLOCK_SIZE"] = str(max(16 * GiB, 6 * written + 4 * GiB))
 
     def start(self) -> dict[str, str]:
         sys.path.insert(0, str(ROOT))
@@ -410,6 +420,28 @@ def s3_client(env: dict[str, str]):  # type: ignore[no-untyped-def]
         config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
                       response_checksum_validation="when_required"),
     )
+
+
+def keeps_alive(endpoint: str) -> bool:
+    """Whether the S3 server keeps connections open between requests (Ceph does, moto does not).
+
+    The socket meter only sees open connections: against a server that closes each one, it would
+    miss nearly everything, so the store columns are left empty then.
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        return not response.will_close
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
 def count_objects(env: dict[str, str], bucket: str, prefix: str) -> int:
@@ -620,9 +652,11 @@ class Bench:
     def __init__(self, args: argparse.Namespace, scratch: Path) -> None:
         self.args = args
         self.scratch = scratch
-        self.rows: list[Row] = []
+        self.runs: list[Row] = []  # every measurement
+        self.rows: list[Row] = []  # one per (backend, size, path): medians and maxima of its runs
         self.notes: list[str] = []
         self.server_name = ""
+        self.meter_store = True  # False when the S3 server closes its connections (see keeps_alive)
 
     def auth(self, app: App) -> list[str]:
         return ["-H", f"Authorization: Bearer {app.token}"]
@@ -640,7 +674,7 @@ class Bench:
         server.check_worker()
         row.peak_rss = proc_status(server.worker)["VmHWM"]
         io_after = proc_io(server.worker)
-        if row.backend == "s3":
+        if row.backend == "s3" and self.meter_store:
             row.app_to_store, row.store_to_app = meter.totals()
         row.detail = (row.detail or {}) | {
             # Temporary files and local-store files (not sockets): see proc_io.
@@ -731,7 +765,7 @@ class Bench:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         if result["size"] != size:
             raise BenchError(f"the direct upload stored {result['size']} bytes, not {size}")
-        row.detail = {"uploader_peak_rss": result["peak_rss"]}
+        row.detail = {"uploader_peak_rss": result["peak_rss"], "server_copy_seconds": result["copy_seconds"]}
         return row.done(result["seconds"])
 
     def measure_disk_copy(self, path: Path, target_dir: Path, size: int) -> Row:
@@ -760,7 +794,38 @@ class Bench:
                     + (f", worker peak {row.peak_rss / MiB:.0f} MiB" if row.peak_rss else ""))
             else:
                 log(f"  {row.path}: {row.status}")
-        self.rows.append(row)
+        self.runs.append(row)
+
+    def repeat(self, row_factory: Any, *args: Any) -> None:
+        """``--repeat`` runs of one measurement; stop early when the path is not available."""
+        for _ in range(self.args.repeat):
+            self.attempt(row_factory, *args)
+            if self.runs[-1].status.startswith("n/a"):
+                return
+
+    def aggregate(self) -> None:
+        """One row per (backend, size, path): median time, maximum memory and bytes; any error wins."""
+        groups: dict[tuple[str, int, str], list[Row]] = {}
+        for run in self.runs:
+            groups.setdefault((run.backend, run.size, run.path), []).append(run)
+        self.rows = []
+        for (backend, size, path), runs in groups.items():
+            failed = [r for r in runs if r.status != "ok"]
+            if failed:
+                row = Row(backend, size, path, status=failed[0].status, detail=failed[0].detail)
+                if len(runs) > 1:
+                    row.status += f" [{len(failed)} of {len(runs)} runs]"
+                self.rows.append(row)
+                continue
+            row = Row(backend, size, path)
+            row.done(statistics.median(r.seconds or 0.0 for r in runs))
+            for name in ("idle_rss", "peak_rss", "client_to_app", "app_to_store", "store_to_app"):
+                values = [getattr(r, name) for r in runs if getattr(r, name) is not None]
+                if values:
+                    setattr(row, name, max(values))
+            row.detail = {"runs": [{k: v for k, v in asdict(r).items() if k not in ("backend", "size", "path")}
+                                   for r in runs]}
+            self.rows.append(row)
 
     @staticmethod
     def _describe(factory: Any, args: tuple) -> tuple[str, int, str]:
@@ -793,9 +858,9 @@ class Bench:
         app.set_up()
         for size, path in files.items():
             log(f"local, {human(size)}")
-            self.attempt(self.measure_disk_copy, path, workdir, size)
-            self.attempt(self.measure_app, "local", app, path, size)
-            self.attempt(self.measure_presigned, "local", app, path, size)
+            self.repeat(self.measure_disk_copy, path, workdir, size)
+            self.repeat(self.measure_app, "local", app, path, size)
+            self.repeat(self.measure_presigned, "local", app, path, size)
             self._check_empty_local(evidence)
 
     def _check_empty_local(self, evidence: Path) -> None:
@@ -808,7 +873,8 @@ class Bench:
         if choice == "auto":
             choice = "ceph" if ceph_available() else "moto"
         server: CephServer | MotoServer
-        server = CephServer(self.scratch / "ceph", max(files)) if choice == "ceph" else MotoServer()
+        written = sum(files) * self.args.repeat  # per path; each path writes at most ~2x (upload, copy)
+        server = CephServer(self.scratch / "ceph", written) if choice == "ceph" else MotoServer()
         self.server_name = server.name
         log(f"s3 backend: starting {server.name}")
         bucket = f"bench-{uuid.uuid4().hex[:12]}"
@@ -816,15 +882,19 @@ class Bench:
         try:
             s3 = server.start()
             s3_client(s3).create_bucket(Bucket=bucket)
+            self.meter_store = keeps_alive(s3["AWS_ENDPOINT_URL_S3"]) and shutil.which("ss") is not None
+            if not self.meter_store:
+                self.notes.append("app→store and store→app not measured: needs `ss` and an S3 server that keeps "
+                                  "connections open (moto closes each one)")
             env = s3_process_env(s3, self.scratch)
             app = App(self.scratch / "app-s3", f"s3://{bucket}/evidence?addressing=path", env, max(files))
             log("s3 backend: setting up the app")
             app.set_up()
             for size, path in files.items():
                 log(f"s3 ({choice}), {human(size)}")
-                self.attempt(self.measure_boto3, env, bucket, path, size)
-                self.attempt(self.measure_app, "s3", app, path, size)
-                self.attempt(self.measure_presigned, "s3", app, path, size)
+                self.repeat(self.measure_boto3, env, bucket, path, size)
+                self.repeat(self.measure_app, "s3", app, path, size)
+                self.repeat(self.measure_presigned, "s3", app, path, size)
                 with contextlib.suppress(Exception):
                     left = count_objects(s3, bucket, "evidence/blobs/")
                     if left:
@@ -883,7 +953,7 @@ class Bench:
 
     def table(self) -> str:
         head = ("backend", "size", "path", "seconds", "MiB/s", "idle RSS MiB", "peak RSS MiB", "client→app",
-                "app→store", "store→app")
+                "app→store", "store→app", "worker file writes")
         lines = [head]
         for r in self.rows:
             def num(value: float | None, fmt: str) -> str:
@@ -895,7 +965,7 @@ class Bench:
             lines.append((r.backend, human(r.size), r.path, num(r.seconds, ".2f"), num(r.mib_s, ".1f"),
                           num(r.idle_rss and r.idle_rss / MiB, ".0f"), num(r.peak_rss and r.peak_rss / MiB, ".0f"),
                           size_or_dash(r.client_to_app), size_or_dash(r.app_to_store),
-                          size_or_dash(r.store_to_app)))
+                          size_or_dash(r.store_to_app), size_or_dash(file_writes(r))))
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
         text = []
         for n, line in enumerate(lines):
@@ -908,6 +978,18 @@ class Bench:
                 text.append(f"{r.backend} {human(r.size)} {r.path}: {r.status}")
         return "\n".join(text)
 
+    def copy_notes(self) -> list[str]:
+        """The server-side copy time measured beside each direct upload, for reading the app's figures."""
+        out = []
+        for r in self.rows:
+            runs = (r.detail or {}).get("runs", [])
+            copies = [(run.get("detail") or {}).get("server_copy_seconds") for run in runs]
+            copies = [c for c in copies if c is not None]
+            if r.path == "boto3 direct" and copies:
+                out.append(f"one CopyObject of the {human(r.size)} object on the S3 server took "
+                           f"{statistics.median(copies):.2f} s (median)")
+        return out
+
     def meta(self) -> dict[str, Any]:
         return {
             "date": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -918,8 +1000,17 @@ class Bench:
             "s3_server": self.server_name or None,
             "gunicorn": "-w 1 --threads 4",
             "sizes": self.args.sizes,
+            "repeat": self.args.repeat,
             "backend": self.args.backend,
         }
+
+
+def file_writes(row: Row) -> int | None:
+    """The most the web worker wrote to files in one run (temporary spool, local store, SQLite)."""
+    runs = (row.detail or {}).get("runs", [])
+    values = [(run.get("detail") or {}).get("worker_file_written") for run in runs]
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -930,11 +1021,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=("local", "s3", "both"), default="both")
     parser.add_argument("--server", choices=("auto", "ceph", "moto"), default="auto",
                         help="S3 server: Ceph RGW when installed (auto), else moto")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N",
+                        help="runs of each measurement; the table shows the median time, the highest memory")
     parser.add_argument("--json", metavar="OUT", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (files, logs, DBs)")
     args = parser.parse_args(argv)
     if not args.sizes:
         parser.error("--sizes: give at least one size")
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     if shutil.which("curl") is None:
         parser.error("curl is needed (apt-get install curl)")
     return args
@@ -954,6 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted")
         failed = True
     finally:
+        bench.aggregate()
         if args.keep:
             log(f"kept {scratch}")
         else:
@@ -962,14 +1058,15 @@ def main(argv: list[str] | None = None) -> int:
     meta = bench.meta()
     print()
     print(f"Upload bench — {meta['date']} — {meta['cpus']} CPUs — S3 server: {meta['s3_server'] or 'not used'}")
-    print(f"web: gunicorn {meta['gunicorn']}, a fresh worker per measurement; RSS = the worker's VmRSS/VmHWM")
+    print(f"web: gunicorn {meta['gunicorn']}, a fresh worker per measurement; RSS = the worker's VmRSS/VmHWM; "
+          f"{args.repeat} run(s) each: median seconds, highest RSS and bytes")
     print()
     print(bench.table())
     print()
     checks = bench.checks()
     for verdict, target, figures in checks:
         print(f"{verdict}  {target}: {figures}")
-    for note in bench.notes:
+    for note in bench.copy_notes() + bench.notes:
         print(f"note: {note}")
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in bench.rows],

@@ -1,5 +1,14 @@
 """All models, importable from one place (Alembic autogenerate sees them through here)."""
 
+from portfolio.models.assessment import (
+    Assessment,
+    BlockDecision,
+    CompetencyState,
+    DecisionKind,
+    EvidenceComment,
+    Level,
+    Notification,
+)
 from portfolio.models.audit import AuditEvent
 from portfolio.models.cohort import Cohort, CohortMembership, MemberRole
 from portfolio.models.evidence import (
@@ -16,6 +25,13 @@ from portfolio.models.framework import Block, Certification, CertificationLink, 
 from portfolio.models.user import Role, User, UserRole
 
 __all__ = [
+    "Assessment",
+    "BlockDecision",
+    "CompetencyState",
+    "DecisionKind",
+    "EvidenceComment",
+    "Level",
+    "Notification",
     "ApiToken",
     "Blob",
     "Claim",

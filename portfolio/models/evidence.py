@@ -67,8 +67,12 @@ class Evidence(TimestampMixin, db.Model):
     status: Mapped[EvidenceStatus] = mapped_column(_enum(EvidenceStatus, "evidence_status"),
                                                   default=EvidenceStatus.DRAFT)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    #: A new version continues an assessed piece of evidence, which stays as it was.
+    previous_version_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id", ondelete="SET NULL"))
 
     owner: Mapped[User] = relationship()
+    previous_version: Mapped[Evidence | None] = relationship(remote_side=[id])
     files: Mapped[list[EvidenceFile]] = relationship(
         back_populates="evidence", order_by="EvidenceFile.id", cascade="all, delete-orphan"
     )

@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     VIEW_OWN_CERTIFICATION = "view_own_certification"
     VIEW_COHORTS = "view_cohorts"            # tutors: the cohorts they teach
     KEEP_EVIDENCE = "keep_evidence"          # learners and VAE candidates: their own evidence
+    ASSESS = "assess"                        # tutors (their cohorts) and administrators
 
 
 ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -37,6 +38,7 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.VIEW_OWN_CERTIFICATION: frozenset({Role.LEARNER, Role.VAE_CANDIDATE}),
     Permission.VIEW_COHORTS: frozenset({Role.TUTOR, Role.ADMIN}),
     Permission.KEEP_EVIDENCE: frozenset({Role.LEARNER, Role.VAE_CANDIDATE}),
+    Permission.ASSESS: frozenset({Role.TUTOR, Role.ADMIN}),
 }
 
 
@@ -100,6 +102,13 @@ def can_view_learner(user: User, learner: User) -> bool:
         member.cohort_id == tutor.cohort_id, member.user_id == learner.id,
         member.role == MemberRole.LEARNER,
     ))))
+
+
+def can_assess_learner(user: User, learner: User) -> bool:
+    """Only the tutors of a learner's cohorts, and administrators, assess them; never themselves."""
+    if user.id == learner.id:
+        return False
+    return user.has_role(Role.ADMIN) or (user.has_role(Role.TUTOR) and can_view_learner(user, learner))
 
 
 def can_view_evidence(user: User, evidence: Evidence) -> bool:

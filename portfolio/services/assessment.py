@@ -1,0 +1,437 @@
+"""Submission, assessment, block validation, comments and notifications.
+
+Assessments are appended, never edited or deleted; a correction is a new assessment that names the
+one it supersedes. ``CompetencyState`` holds the current level per learner and competency and is
+updated in the same transaction, so that reading progress or a cohort matrix never scans history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flask import url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from portfolio.extensions import db
+from portfolio.models import (
+    Assessment,
+    Block,
+    BlockDecision,
+    Certification,
+    Claim,
+    Cohort,
+    CohortMembership,
+    Competency,
+    CompetencyState,
+    DecisionKind,
+    Evidence,
+    EvidenceComment,
+    EvidenceFile,
+    EvidenceStatus,
+    Level,
+    MemberRole,
+    Notification,
+    Role,
+    User,
+)
+from portfolio.models.base import utcnow
+from portfolio.services.audit import record_event
+from portfolio.services.errors import Conflict, DomainError, NotFound
+from portfolio.services.evidence import EvidenceLocked
+from portfolio.services.outbox import queue_email
+
+MAX_COMMENT = 10_000
+
+
+class BlockIncomplete(DomainError):
+    code = "block_incomplete"
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def level_label(level: Level | str | None) -> str:
+    labels = {Level.ACQUIRED: _("acquis"), Level.IN_PROGRESS: _("en cours d'acquisition"),
+              Level.NOT_ACQUIRED: _("non acquis")}
+    return labels.get(Level(level), "") if level else _("pas encore évalué")
+
+
+# --- notifications ----------------------------------------------------------------------------------
+
+def notify(user: User, message: str, link: str | None = None, *, email_subject: str | None = None) -> None:
+    """An in-app notification, and an e-mail after the commit when SMTP is configured."""
+    db.session.add(Notification(user_id=user.id, message=message[:500], link=link))
+    if email_subject:
+        queue_email(db.session, user.email, email_subject, f"{message}\n\n{link or ''}")
+
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+def notifications_of(user: User, limit: int = 50) -> list[Notification]:
+    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id)
+                                   .order_by(Notification.id.desc()).limit(limit)))
+
+
+def mark_notifications_read(user: User) -> None:
+    now = utcnow()
+    for item in db.session.scalars(select(Notification).where(Notification.user_id == user.id,
+                                                              Notification.read_at.is_(None))):
+        item.read_at = now
+    db.session.flush()
+
+
+def tutors_of(learner: User) -> list[User]:
+    tutor = db.aliased(CohortMembership)
+    member = db.aliased(CohortMembership)
+    return list(db.session.scalars(
+        select(User).join(tutor, tutor.user_id == User.id)
+        .join(member, member.cohort_id == tutor.cohort_id)
+        .where(tutor.role == MemberRole.TUTOR, member.user_id == learner.id, member.role == MemberRole.LEARNER)
+        .distinct()
+    ))
+
+
+def _evidence_link(evidence: Evidence) -> str:
+    return url_for("evidence.detail", evidence_id=evidence.id)
+
+
+# --- submission -------------------------------------------------------------------------------------
+
+def _has_assessments(evidence: Evidence) -> bool:
+    return bool(db.session.scalar(select(func.count()).select_from(Assessment)
+                                  .where(Assessment.evidence_id == evidence.id)))
+
+
+def submit_evidence(evidence: Evidence, *, actor: User) -> None:
+    """Send a tagged draft for assessment; from then on its files, description and tags are frozen."""
+    if evidence.status != EvidenceStatus.DRAFT:
+        raise EvidenceLocked(_("Cette preuve a déjà été soumise."))
+    if not evidence.claims:
+        raise DomainError(_("Rattachez la preuve à au moins une compétence avant de la soumettre."),
+                          field="competency")
+    evidence.status = EvidenceStatus.SUBMITTED
+    evidence.submitted_at = utcnow()
+    db.session.flush()
+    record_event("evidence.submit", actor=actor, subject_type="evidence", subject_id=evidence.id,
+                 data={"competencies": [c.competency.code for c in evidence.claims]})
+    for tutor in tutors_of(evidence.owner):
+        notify(tutor, _("%(name)s a soumis « %(title)s ».", name=evidence.owner.name, title=evidence.title),
+               _evidence_link(evidence))
+
+
+def withdraw_evidence(evidence: Evidence, *, actor: User) -> None:
+    """Take a submission back, while nobody has assessed it."""
+    if evidence.status != EvidenceStatus.SUBMITTED:
+        raise Conflict(_("Seule une preuve soumise peut être retirée."))
+    if _has_assessments(evidence):
+        raise Conflict(_("Cette preuve a déjà été évaluée : créez-en une nouvelle version."))
+    evidence.status = EvidenceStatus.DRAFT
+    evidence.submitted_at = None
+    db.session.flush()
+    record_event("evidence.withdraw", actor=actor, subject_type="evidence", subject_id=evidence.id)
+
+
+def new_version(evidence: Evidence, *, actor: User) -> Evidence:
+    """A new draft continuing an assessed piece of evidence; the old one stays readable as it is."""
+    if evidence.status == EvidenceStatus.DRAFT:
+        raise Conflict(_("Un brouillon se modifie directement."))
+    if not _has_assessments(evidence):
+        raise Conflict(_("Cette preuve n'a pas encore été évaluée : retirez-la pour la modifier."))
+    if db.session.scalar(select(Evidence.id).where(Evidence.previous_version_id == evidence.id)):
+        raise Conflict(_("Une nouvelle version de cette preuve existe déjà."))
+    copy = Evidence(owner=evidence.owner, title=evidence.title, kind=evidence.kind, context=evidence.context,
+                    occurred_on=evidence.occurred_on, description=evidence.description, url=evidence.url,
+                    status=EvidenceStatus.DRAFT, previous_version_id=evidence.id)
+    copy.files = [EvidenceFile(blob=f.blob, filename=f.filename) for f in evidence.files]
+    copy.claims = [Claim(competency=c.competency, justification=c.justification) for c in evidence.claims]
+    db.session.add(copy)
+    db.session.flush()
+    record_event("evidence.new_version", actor=actor, subject_type="evidence", subject_id=copy.id,
+                 data={"previous": evidence.id})
+    return copy
+
+
+# --- assessment --------------------------------------------------------------------------------------
+
+def record_assessment(evidence: Evidence, competency_code: str, level: str, comment: str, *,
+                      assessor: User) -> Assessment:
+    """Judge one tagged competency of a submitted piece of evidence (the caller checked the assessor's right)."""
+    if evidence.status == EvidenceStatus.DRAFT:
+        raise Conflict(_("Cette preuve n'est pas soumise : elle ne peut pas être évaluée."))
+    if assessor.id == evidence.owner_id:
+        raise DomainError(_("On ne s'évalue pas soi-même."))
+    try:
+        level_value = Level(level)
+    except ValueError:
+        raise DomainError(_("Niveau inconnu : %(level)s (acquired, in_progress, not_acquired)", level=level),
+                          field="level") from None
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT:
+        raise DomainError(_("Le commentaire ne doit pas dépasser %(n)d caractères.", n=MAX_COMMENT), field="comment")
+    claim = next((c for c in evidence.claims if c.competency.code == (competency_code or "").strip().upper()), None)
+    if claim is None:
+        raise DomainError(_("Cette preuve n'est pas rattachée à %(code)s.", code=competency_code),
+                          field="competency")
+    learner_id, competency_id = evidence.owner_id, claim.competency_id
+    state = db.session.get(CompetencyState, (learner_id, competency_id), with_for_update=True)
+    assessment = Assessment(learner_id=learner_id, competency_id=competency_id, assessor_id=assessor.id,
+                            evidence_id=evidence.id, level=level_value, comment=comment,
+                            supersedes_id=state.assessment_id if state else None)
+    db.session.add(assessment)
+    db.session.flush()
+    if state is None:
+        db.session.add(CompetencyState(learner_id=learner_id, competency_id=competency_id, level=level_value,
+                                       assessment_id=assessment.id, updated_at=utcnow()))
+    else:
+        state.level, state.assessment_id, state.updated_at = level_value, assessment.id, utcnow()
+    evidence.status = EvidenceStatus.ASSESSED
+    db.session.flush()
+    record_event("assessment.record", actor=assessor, subject_type="assessment", subject_id=assessment.id,
+                 data={"learner": learner_id, "competency": claim.competency.code, "level": level_value.value,
+                       "evidence": evidence.id, "supersedes": assessment.supersedes_id})
+    notify(evidence.owner, _("%(code)s évaluée « %(level)s » par %(name)s.", code=claim.competency.code,
+                             level=level_label(level_value), name=assessor.name),
+           _evidence_link(evidence), email_subject=_("Nouvelle évaluation sur votre portfolio"))
+    return assessment
+
+
+def current_block_decision(learner: User, block: Block) -> BlockDecision | None:
+    return db.session.scalar(select(BlockDecision).where(BlockDecision.learner_id == learner.id,
+                                                         BlockDecision.block_id == block.id)
+                             .order_by(BlockDecision.id.desc()).limit(1))
+
+
+def validate_block(learner: User, block: Block, *, actor: User, comment: str = "") -> BlockDecision:
+    """Validate a block once every competency of it is acquired; otherwise say which are missing."""
+    levels = dict(db.session.execute(
+        select(CompetencyState.competency_id, CompetencyState.level)
+        .join(Competency).where(CompetencyState.learner_id == learner.id, Competency.block_id == block.id)
+    ).all())
+    missing = [c.code for c in block.competencies if levels.get(c.id) != Level.ACQUIRED]
+    if missing:
+        raise BlockIncomplete(_("Le bloc %(block)s ne peut pas être validé : compétences non acquises : "
+                                "%(codes)s.", block=block.code, codes=", ".join(missing)), missing)
+    current = current_block_decision(learner, block)
+    if current is not None and current.kind == DecisionKind.VALIDATED:
+        raise Conflict(_("Ce bloc est déjà validé."))
+    decision = BlockDecision(learner_id=learner.id, block_id=block.id, decided_by_id=actor.id,
+                             kind=DecisionKind.VALIDATED, comment=(comment or "").strip())
+    db.session.add(decision)
+    db.session.flush()
+    record_event("block.validate", actor=actor, subject_type="block_decision", subject_id=decision.id,
+                 data={"learner": learner.id, "block": block.code})
+    notify(learner, _("Bloc %(block)s validé par %(name)s.", block=block.code, name=actor.name),
+           url_for("assessment.progress", learner_id=learner.id),
+           email_subject=_("Bloc de compétences validé"))
+    return decision
+
+
+def revoke_block(learner: User, block: Block, *, actor: User, comment: str) -> BlockDecision:
+    """Revoke a validation: a new record, the validation stays in the history."""
+    current = current_block_decision(learner, block)
+    if current is None or current.kind != DecisionKind.VALIDATED:
+        raise Conflict(_("Ce bloc n'est pas validé."))
+    if not (comment or "").strip():
+        raise DomainError(_("Expliquez pourquoi la validation est retirée."), field="comment")
+    decision = BlockDecision(learner_id=learner.id, block_id=block.id, decided_by_id=actor.id,
+                             kind=DecisionKind.REVOKED, comment=comment.strip())
+    db.session.add(decision)
+    db.session.flush()
+    record_event("block.revoke", actor=actor, subject_type="block_decision", subject_id=decision.id,
+                 data={"learner": learner.id, "block": block.code})
+    notify(learner, _("Validation du bloc %(block)s retirée par %(name)s.", block=block.code, name=actor.name),
+           url_for("assessment.progress", learner_id=learner.id))
+    return decision
+
+
+def add_comment(evidence: Evidence, body: str, *, author: User) -> EvidenceComment:
+    body = (body or "").strip()
+    if not body:
+        raise DomainError(_("Le commentaire est vide."), field="body")
+    if len(body) > MAX_COMMENT:
+        raise DomainError(_("Le commentaire ne doit pas dépasser %(n)d caractères.", n=MAX_COMMENT), field="body")
+    comment = EvidenceComment(evidence_id=evidence.id, author_id=author.id, body=body)
+    db.session.add(comment)
+    db.session.flush()
+    record_event("evidence.comment", actor=author, subject_type="evidence", subject_id=evidence.id,
+                 data={"comment": comment.id})
+    recipients = tutors_of(evidence.owner) if author.id == evidence.owner_id else [evidence.owner]
+    for user in recipients:
+        if user.id != author.id:
+            notify(user, _("%(name)s a commenté « %(title)s ».", name=author.name, title=evidence.title),
+                   _evidence_link(evidence))
+    return comment
+
+
+def comments_on(evidence: Evidence) -> list[EvidenceComment]:
+    return list(db.session.scalars(select(EvidenceComment).where(EvidenceComment.evidence_id == evidence.id)
+                                   .options(selectinload(EvidenceComment.author)).order_by(EvidenceComment.id)))
+
+
+def assessments_on(evidence: Evidence) -> list[Assessment]:
+    return list(db.session.scalars(select(Assessment).where(Assessment.evidence_id == evidence.id)
+                                   .options(selectinload(Assessment.assessor), selectinload(Assessment.competency))
+                                   .order_by(Assessment.id)))
+
+
+def current_levels(learner: User, competency_ids: Sequence[int]) -> dict[int, Level]:
+    if not competency_ids:
+        return {}
+    return dict(db.session.execute(select(CompetencyState.competency_id, CompetencyState.level)
+                                   .where(CompetencyState.learner_id == learner.id,
+                                          CompetencyState.competency_id.in_(list(competency_ids)))).all())
+
+
+# --- the tutor's queue -------------------------------------------------------------------------------
+
+def assessable_learner_ids(user: User) -> select:  # type: ignore[valid-type]
+    """A subquery of the learners ``user`` may assess: their cohorts' learners (everyone for admins)."""
+    learner = db.aliased(CohortMembership)
+    if user.has_role(Role.ADMIN):
+        return select(learner.user_id).where(learner.role == MemberRole.LEARNER)
+    tutor = db.aliased(CohortMembership)
+    return (select(learner.user_id).join(tutor, tutor.cohort_id == learner.cohort_id)
+            .where(tutor.user_id == user.id, tutor.role == MemberRole.TUTOR, learner.role == MemberRole.LEARNER))
+
+
+def queue(user: User, *, cohort_id: int | None = None, learner_id: int | None = None,
+          block_code: str | None = None) -> list[Evidence]:
+    """Submitted evidence awaiting assessment from the learners ``user`` assesses, oldest first."""
+    query = (select(Evidence).where(Evidence.status == EvidenceStatus.SUBMITTED,
+                                    Evidence.owner_id.in_(assessable_learner_ids(user)))
+             .options(selectinload(Evidence.owner), selectinload(Evidence.claims), selectinload(Evidence.files))
+             .order_by(Evidence.submitted_at, Evidence.id))
+    if cohort_id is not None:
+        query = query.where(Evidence.owner_id.in_(
+            select(CohortMembership.user_id).where(CohortMembership.cohort_id == cohort_id,
+                                                   CohortMembership.role == MemberRole.LEARNER)))
+    if learner_id is not None:
+        query = query.where(Evidence.owner_id == learner_id)
+    if block_code:
+        query = query.where(Evidence.id.in_(select(Claim.evidence_id).join(Competency).join(Block)
+                                            .where(Block.code == block_code.upper())))
+    return list(db.session.scalars(query))
+
+
+# --- progress and the cohort matrix -------------------------------------------------------------------
+
+@dataclass
+class CompetencyProgress:
+    competency: Competency
+    level: Level | None
+    claims: list[Claim] = field(default_factory=list)
+    history: list[Assessment] = field(default_factory=list)
+
+
+@dataclass
+class BlockProgress:
+    block: Block
+    competencies: list[CompetencyProgress]
+    decision: BlockDecision | None
+
+    def count(self, level: Level | None) -> int:
+        return sum(1 for c in self.competencies if c.level == level)
+
+    @property
+    def total(self) -> int:
+        return len(self.competencies)
+
+
+def learner_progress(learner: User, certification: Certification) -> list[BlockProgress]:
+    """Each block with, per competency, the current level, the evidence and the assessment history."""
+    blocks = db.session.scalars(select(Block).where(Block.certification_id == certification.id)
+                                .options(selectinload(Block.competencies)).order_by(Block.position)).all()
+    comp_ids = [c.id for b in blocks for c in b.competencies]
+    levels = current_levels(learner, comp_ids)
+    claims: dict[int, list[Claim]] = defaultdict(list)
+    for claim in db.session.scalars(select(Claim).join(Evidence).where(Evidence.owner_id == learner.id,
+                                                                       Claim.competency_id.in_(comp_ids))
+                                    .options(selectinload(Claim.evidence)).order_by(Claim.id)):
+        claims[claim.competency_id].append(claim)
+    history: dict[int, list[Assessment]] = defaultdict(list)
+    for item in db.session.scalars(select(Assessment).where(Assessment.learner_id == learner.id,
+                                                            Assessment.competency_id.in_(comp_ids))
+                                   .options(selectinload(Assessment.assessor)).order_by(Assessment.id)):
+        history[item.competency_id].append(item)
+    decisions: dict[int, BlockDecision] = {}
+    for decision in db.session.scalars(select(BlockDecision).where(BlockDecision.learner_id == learner.id)
+                                       .options(selectinload(BlockDecision.decided_by))
+                                       .order_by(BlockDecision.id)):
+        decisions[decision.block_id] = decision
+    return [BlockProgress(block, [CompetencyProgress(c, levels.get(c.id), claims[c.id], history[c.id])
+                                  for c in block.competencies], decisions.get(block.id))
+            for block in blocks]
+
+
+@dataclass
+class Matrix:
+    cohort: Cohort
+    blocks: list[Block]
+    learners: list[User]
+    levels: dict[tuple[int, int], Level]          # (learner id, competency id) -> level
+    validated: set[tuple[int, int]]               # (learner id, block id) currently validated
+
+    def competencies(self) -> list[Competency]:
+        return [c for b in self.blocks for c in b.competencies]
+
+    def level(self, learner: User, competency: Competency) -> Level | None:
+        return self.levels.get((learner.id, competency.id))
+
+    def acquired_in_block(self, learner: User, block: Block) -> int:
+        return sum(1 for c in block.competencies if self.levels.get((learner.id, c.id)) == Level.ACQUIRED)
+
+    def acquired(self, learner: User) -> int:
+        return sum(self.acquired_in_block(learner, b) for b in self.blocks)
+
+    def block_counts(self, block: Block) -> dict[Level | None, int]:
+        counts: dict[Level | None, int] = defaultdict(int)
+        for learner in self.learners:
+            for comp in block.competencies:
+                counts[self.levels.get((learner.id, comp.id))] += 1
+        return counts
+
+
+def cohort_matrix(cohort: Cohort, *, block_code: str | None = None, sort: str = "name") -> Matrix:
+    """Learners × competencies for a cohort, in a number of queries that depends on neither."""
+    blocks = list(db.session.scalars(select(Block).where(Block.certification_id == cohort.certification_id)
+                                     .options(selectinload(Block.competencies)).order_by(Block.position)))
+    if block_code:
+        blocks = [b for b in blocks if b.code == block_code.upper()]
+    learners = list(db.session.scalars(
+        select(User).join(CohortMembership, CohortMembership.user_id == User.id)
+        .where(CohortMembership.cohort_id == cohort.id, CohortMembership.role == MemberRole.LEARNER)
+        .order_by(func.lower(User.name), User.id)
+    ))
+    member_ids = select(CohortMembership.user_id).where(CohortMembership.cohort_id == cohort.id,
+                                                        CohortMembership.role == MemberRole.LEARNER)
+    comp_ids = select(Competency.id).join(Block).where(Block.certification_id == cohort.certification_id)
+    levels = {(lid, cid): level for lid, cid, level in db.session.execute(
+        select(CompetencyState.learner_id, CompetencyState.competency_id, CompetencyState.level)
+        .where(CompetencyState.learner_id.in_(member_ids), CompetencyState.competency_id.in_(comp_ids)))}
+    latest = (select(BlockDecision.learner_id, BlockDecision.block_id, func.max(BlockDecision.id).label("last"))
+              .where(BlockDecision.learner_id.in_(member_ids))
+              .group_by(BlockDecision.learner_id, BlockDecision.block_id).subquery())
+    validated = {(lid, bid) for lid, bid in db.session.execute(
+        select(BlockDecision.learner_id, BlockDecision.block_id).join(latest, BlockDecision.id == latest.c.last)
+        .where(BlockDecision.kind == DecisionKind.VALIDATED))}
+    matrix = Matrix(cohort, blocks, learners, levels, validated)
+    if sort == "acquired":
+        matrix.learners.sort(key=lambda u: (-matrix.acquired(u), u.name.lower()))
+    return matrix
+
+
+def find_block(certification_id: int, code: str) -> Block:
+    block = db.session.scalar(select(Block).where(Block.certification_id == certification_id,
+                                                  Block.code == (code or "").upper())
+                              .options(selectinload(Block.competencies)))
+    if block is None:
+        raise NotFound(_("Bloc inconnu : %(code)s", code=code))
+    return block
