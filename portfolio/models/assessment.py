@@ -6,18 +6,14 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portfolio.extensions import db
-from portfolio.models.base import TimestampMixin, UTCDateTime, utcnow
+from portfolio.models.base import TimestampMixin, UTCDateTime, str_enum, utcnow
 from portfolio.models.evidence import Evidence
 from portfolio.models.framework import Block, Competency
 from portfolio.models.user import User
-
-
-def _enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
-    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=length)
 
 
 class Level(enum.StrEnum):
@@ -37,7 +33,7 @@ class Assessment(TimestampMixin, db.Model):
     competency_id: Mapped[int] = mapped_column(ForeignKey("competencies.id", ondelete="RESTRICT"))
     assessor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id", ondelete="SET NULL"), index=True)
-    level: Mapped[Level] = mapped_column(_enum(Level, "assessment_level"))
+    level: Mapped[Level] = mapped_column(str_enum(Level, "assessment_level"))
     comment: Mapped[str] = mapped_column(Text, default="")
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id", ondelete="SET NULL"))
 
@@ -56,7 +52,7 @@ class CompetencyState(db.Model):
     learner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     competency_id: Mapped[int] = mapped_column(ForeignKey("competencies.id", ondelete="RESTRICT"),
                                                primary_key=True)
-    level: Mapped[Level] = mapped_column(_enum(Level, "state_level"))
+    level: Mapped[Level] = mapped_column(str_enum(Level, "state_level"))
     assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -78,7 +74,7 @@ class BlockDecision(TimestampMixin, db.Model):
     learner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     block_id: Mapped[int] = mapped_column(ForeignKey("blocks.id", ondelete="RESTRICT"))
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    kind: Mapped[DecisionKind] = mapped_column(_enum(DecisionKind, "decision_kind"))
+    kind: Mapped[DecisionKind] = mapped_column(str_enum(DecisionKind, "decision_kind"))
     comment: Mapped[str] = mapped_column(Text, default="")
 
     learner: Mapped[User] = relationship(foreign_keys=[learner_id])

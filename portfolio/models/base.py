@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Enum
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -34,3 +35,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+def str_enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
+    """A Python enum stored as its values in a VARCHAR with a CHECK, the same on SQLite and PostgreSQL."""
+    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=length)

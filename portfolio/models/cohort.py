@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portfolio.extensions import db
-from portfolio.models.base import TimestampMixin
+from portfolio.models.base import TimestampMixin, str_enum
 from portfolio.models.framework import Certification
 from portfolio.models.user import User
 
@@ -43,8 +43,7 @@ class CohortMembership(TimestampMixin, db.Model):
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[MemberRole] = mapped_column(
-        Enum(MemberRole, name="member_role", native_enum=False,
-             values_callable=lambda e: [m.value for m in e], length=10)
+        str_enum(MemberRole, "member_role", length=10)
     )
 
     cohort: Mapped[Cohort] = relationship(back_populates="memberships")

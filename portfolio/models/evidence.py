@@ -5,17 +5,13 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portfolio.extensions import db
-from portfolio.models.base import TimestampMixin, UTCDateTime, utcnow
+from portfolio.models.base import TimestampMixin, UTCDateTime, str_enum, utcnow
 from portfolio.models.framework import Competency
 from portfolio.models.user import User
-
-
-def _enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
-    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=length)
 
 
 class EvidenceKind(enum.StrEnum):
@@ -59,12 +55,12 @@ class Evidence(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[EvidenceKind] = mapped_column(_enum(EvidenceKind, "evidence_kind"))
-    context: Mapped[EvidenceContext] = mapped_column(_enum(EvidenceContext, "evidence_context"))
+    kind: Mapped[EvidenceKind] = mapped_column(str_enum(EvidenceKind, "evidence_kind"))
+    context: Mapped[EvidenceContext] = mapped_column(str_enum(EvidenceContext, "evidence_context"))
     occurred_on: Mapped[date]
     description: Mapped[str] = mapped_column(Text, default="")
     url: Mapped[str | None] = mapped_column(String(2000))
-    status: Mapped[EvidenceStatus] = mapped_column(_enum(EvidenceStatus, "evidence_status"),
+    status: Mapped[EvidenceStatus] = mapped_column(str_enum(EvidenceStatus, "evidence_status"),
                                                   default=EvidenceStatus.DRAFT)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

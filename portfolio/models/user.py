@@ -6,11 +6,11 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portfolio.extensions import db
-from portfolio.models.base import TimestampMixin, UTCDateTime
+from portfolio.models.base import TimestampMixin, UTCDateTime, str_enum
 
 
 class Role(enum.StrEnum):
@@ -56,7 +56,7 @@ class UserRole(db.Model):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[Role] = mapped_column(
-        Enum(Role, name="role", native_enum=False, values_callable=lambda e: [m.value for m in e], length=20),
+        str_enum(Role, "role"),
         primary_key=True,
     )
     user: Mapped[User] = relationship(back_populates="role_rows")
