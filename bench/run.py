@@ -3,6 +3,7 @@
 
     python bench/run.py            # all of them (what `make bench` does)
     python bench/run.py upload     # only bench/upload.py
+    python bench/run.py upload -- --sizes 10M,100M   # arguments after -- go to every bench run
 
 Exit status: the worst of the benches' (0 all targets met, 1 a target missed, 2 an error).
 """
@@ -17,6 +18,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str]) -> int:
+    extra: list[str] = []
+    if "--" in argv:
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     benches = sorted(p for p in HERE.glob("*.py") if p.name != "run.py" and not p.name.startswith("_"))
     if argv:
         wanted = {name.removesuffix(".py") for name in argv}
@@ -28,7 +32,7 @@ def main(argv: list[str]) -> int:
     worst = 0
     for bench in benches:
         print(f"=== {bench.relative_to(HERE.parent)} ===", flush=True)
-        code = subprocess.run([sys.executable, str(bench)], check=False).returncode  # noqa: S603
+        code = subprocess.run([sys.executable, str(bench), *extra], check=False).returncode  # noqa: S603
         print(f"=== {bench.name}: exit {code} ===\n", flush=True)
         worst = max(worst, code if code >= 0 else 2)
     return worst

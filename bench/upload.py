@@ -608,6 +608,10 @@ class Gunicorn:
                 self.proc.wait(timeout=STOP_TIMEOUT)
         self.proc = None
 
+    def error_tail(self, status: int) -> str:
+        """For a 5xx: the end of the log (the traceback), for the report."""
+        return f"\n--- gunicorn log ---\n{self.log_tail(25)}" if status >= 500 else ""
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -657,6 +661,7 @@ class Bench:
         self.notes: list[str] = []
         self.server_name = ""
         self.meter_store = True  # False when the S3 server closes its connections (see keeps_alive)
+        self.load_start = os.getloadavg()  # other work on the machine skews the figures: say so
 
     def auth(self, app: App) -> list[str]:
         return ["-H", f"Authorization: Bearer {app.token}"]
@@ -702,7 +707,8 @@ class Bench:
             if result.status == 404:
                 raise BenchError("POST /api/v1/evidence answered 404: the API is not there")
             if result.status != 201:
-                raise BenchError(f"POST /api/v1/evidence answered {result.status}: {short(result.body)}")
+                raise BenchError(f"POST /api/v1/evidence answered {result.status}: {short(result.body)}"
+                                 + server.error_tail(result.status))
             self._finish(row, server, io_before, meter)
             row.client_to_app = result.uploaded
             self._check_stored(json.loads(result.body), size)
@@ -718,6 +724,9 @@ class Bench:
                 ask = curl([*self.auth(app), "-H", "Content-Type: application/json",
                             "--data-binary", json.dumps({"filename": path.name, "size": size}),
                             f"{server.base}/api/v1/uploads"], timeout=60, scratch=self.scratch)
+                if ask.status >= 500:
+                    raise BenchError(f"POST /api/v1/uploads answered {ask.status}: {short(ask.body)}"
+                                     + server.error_tail(ask.status))
                 if ask.status != 201:
                     row.status = f"n/a: POST /api/v1/uploads answered {ask.status}{error_code(ask.body)}"
                     row.detail = {"body": short(ask.body)}
@@ -739,7 +748,7 @@ class Bench:
                               timeout=transfer_timeout(size), scratch=self.scratch)
                 if record.status != 201:
                     raise BenchError(f"POST /api/v1/evidence with staged= answered {record.status}: "
-                                     f"{short(record.body)}")
+                                     f"{short(record.body)}" + server.error_tail(record.status))
             row.detail = {"ask_seconds": ask.seconds, "upload_seconds": put.seconds, "record_seconds": record.seconds,
                           "upload_url": offer["url"], "client_to_store": put.uploaded}
             self._finish(row, server, io_before, meter)
@@ -787,7 +796,7 @@ class Bench:
         except (BenchError, OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
             backend, size, name = self._describe(row_factory, args)
             row = Row(backend, size, name, status=f"error: {exc}")
-            log(f"  {name}: {str(exc).splitlines()[0]}")
+            log(f"  {name}: {exc}")
         else:
             if row.status == "ok":
                 log(f"  {row.path}: {row.seconds:.2f} s, {row.mib_s:.1f} MiB/s"
@@ -796,12 +805,15 @@ class Bench:
                 log(f"  {row.path}: {row.status}")
         self.runs.append(row)
 
-    def repeat(self, row_factory: Any, *args: Any) -> None:
-        """``--repeat`` runs of one measurement; stop early when the path is not available."""
+    def rounds(self, *measurements: tuple[Any, ...]) -> None:
+        """``--repeat`` rounds of the given measurements, interleaved (a, b, c, a, b, c...), so that
+        other work on the machine weighs on all of them alike; a path found not available is dropped."""
+        pending = list(measurements)
         for _ in range(self.args.repeat):
-            self.attempt(row_factory, *args)
-            if self.runs[-1].status.startswith("n/a"):
-                return
+            for measurement in list(pending):
+                self.attempt(*measurement)
+                if self.runs[-1].status.startswith("n/a"):
+                    pending.remove(measurement)
 
     def aggregate(self) -> None:
         """One row per (backend, size, path): median time, maximum memory and bytes; any error wins."""
@@ -810,17 +822,18 @@ class Bench:
             groups.setdefault((run.backend, run.size, run.path), []).append(run)
         self.rows = []
         for (backend, size, path), runs in groups.items():
+            row = Row(backend, size, path)
             failed = [r for r in runs if r.status != "ok"]
             if failed:
-                row = Row(backend, size, path, status=failed[0].status, detail=failed[0].detail)
+                # The first error (or n/a) is the row's status; figures of the runs that went through stay.
+                row.status = failed[0].status.splitlines()[0]
                 if len(runs) > 1:
                     row.status += f" [{len(failed)} of {len(runs)} runs]"
-                self.rows.append(row)
-                continue
-            row = Row(backend, size, path)
-            row.done(statistics.median(r.seconds or 0.0 for r in runs))
+            good = [r for r in runs if r.status == "ok" and r.seconds is not None]
+            if good:
+                row.done(statistics.median(r.seconds or 0.0 for r in good))
             for name in ("idle_rss", "peak_rss", "client_to_app", "app_to_store", "store_to_app"):
-                values = [getattr(r, name) for r in runs if getattr(r, name) is not None]
+                values = [getattr(r, name) for r in good if getattr(r, name) is not None]
                 if values:
                     setattr(row, name, max(values))
             row.detail = {"runs": [{k: v for k, v in asdict(r).items() if k not in ("backend", "size", "path")}
@@ -858,9 +871,8 @@ class Bench:
         app.set_up()
         for size, path in files.items():
             log(f"local, {human(size)}")
-            self.repeat(self.measure_disk_copy, path, workdir, size)
-            self.repeat(self.measure_app, "local", app, path, size)
-            self.repeat(self.measure_presigned, "local", app, path, size)
+            self.rounds((self.measure_disk_copy, path, workdir, size), (self.measure_app, "local", app, path, size),
+                        (self.measure_presigned, "local", app, path, size))
             self._check_empty_local(evidence)
 
     def _check_empty_local(self, evidence: Path) -> None:
@@ -892,9 +904,8 @@ class Bench:
             app.set_up()
             for size, path in files.items():
                 log(f"s3 ({choice}), {human(size)}")
-                self.repeat(self.measure_boto3, env, bucket, path, size)
-                self.repeat(self.measure_app, "s3", app, path, size)
-                self.repeat(self.measure_presigned, "s3", app, path, size)
+                self.rounds((self.measure_boto3, env, bucket, path, size), (self.measure_app, "s3", app, path, size),
+                            (self.measure_presigned, "s3", app, path, size))
                 with contextlib.suppress(Exception):
                     left = count_objects(s3, bucket, "evidence/blobs/")
                     if left:
@@ -910,7 +921,7 @@ class Bench:
     def checks(self) -> list[tuple[str, str, str]]:
         """(verdict, target, figures) for each target; verdict is PASS, FAIL or SKIP."""
         out: list[tuple[str, str, str]] = []
-        ok = {(r.backend, r.size, r.path): r for r in self.rows if r.status == "ok"}
+        ok = {(r.backend, r.size, r.path): r for r in self.rows if r.seconds is not None}
         small, large = min(self.args.sizes), max(self.args.sizes)
         for backend in self._backends():
             for path in ("app", "presigned"):
@@ -937,7 +948,7 @@ class Bench:
         for backend in self._backends():
             target = f"{backend} presigned: no file bytes through the app"
             rows = [r for r in self.rows if r.backend == backend and r.path == "presigned"]
-            measured = [r for r in rows if r.status == "ok"]
+            measured = [r for r in rows if r.seconds is not None]
             if not measured:
                 reason = rows[0].status if rows else "not measured"
                 out.append(("SKIP", target, f"presigned path not available ({reason})"))
@@ -978,16 +989,25 @@ class Bench:
                 text.append(f"{r.backend} {human(r.size)} {r.path}: {r.status}")
         return "\n".join(text)
 
-    def copy_notes(self) -> list[str]:
-        """The server-side copy time measured beside each direct upload, for reading the app's figures."""
+    def breakdown_notes(self) -> list[str]:
+        """Where the time goes, for reading the table: the presigned path's three steps, and one
+        server-side CopyObject measured beside each direct upload (the app's S3 path ends with one)."""
         out = []
         for r in self.rows:
-            runs = (r.detail or {}).get("runs", [])
-            copies = [(run.get("detail") or {}).get("server_copy_seconds") for run in runs]
-            copies = [c for c in copies if c is not None]
-            if r.path == "boto3 direct" and copies:
-                out.append(f"one CopyObject of the {human(r.size)} object on the S3 server took "
-                           f"{statistics.median(copies):.2f} s (median)")
+            runs = [run.get("detail") or {} for run in (r.detail or {}).get("runs", []) if run["status"] == "ok"]
+
+            def median(name: str, runs: list[dict] = runs) -> float | None:
+                values = [run[name] for run in runs if run.get(name) is not None]
+                return statistics.median(values) if values else None
+
+            copy = median("server_copy_seconds")
+            if r.path == "boto3 direct" and copy is not None:
+                out.append(f"{r.backend} {human(r.size)}: one CopyObject of the object on the S3 server took "
+                           f"{copy:.2f} s")
+            steps = [median(n) for n in ("ask_seconds", "upload_seconds", "record_seconds")]
+            if r.path == "presigned" and None not in steps:
+                out.append(f"{r.backend} {human(r.size)} presigned: ask {steps[0]:.2f} s + POST to the store "
+                           f"{steps[1]:.2f} s + record (the app reads the object back) {steps[2]:.2f} s")
         return out
 
     def meta(self) -> dict[str, Any]:
@@ -995,6 +1015,7 @@ class Bench:
             "date": datetime.now().astimezone().isoformat(timespec="seconds"),
             "host": platform.node(),
             "cpus": os.cpu_count(),
+            "loadavg_1min_start_end": [round(self.load_start[0], 2), round(os.getloadavg()[0], 2)],
             "python": platform.python_version(),
             "platform": platform.platform(),
             "s3_server": self.server_name or None,
@@ -1057,7 +1078,9 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = bench.meta()
     print()
-    print(f"Upload bench — {meta['date']} — {meta['cpus']} CPUs — S3 server: {meta['s3_server'] or 'not used'}")
+    load = meta["loadavg_1min_start_end"]
+    print(f"Upload bench — {meta['date']} — {meta['cpus']} CPUs (load {load[0]} at start, {load[1]} at end) — "
+          f"S3 server: {meta['s3_server'] or 'not used'}")
     print(f"web: gunicorn {meta['gunicorn']}, a fresh worker per measurement; RSS = the worker's VmRSS/VmHWM; "
           f"{args.repeat} run(s) each: median seconds, highest RSS and bytes")
     print()
@@ -1066,7 +1089,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = bench.checks()
     for verdict, target, figures in checks:
         print(f"{verdict}  {target}: {figures}")
-    for note in bench.copy_notes() + bench.notes:
+    for note in bench.breakdown_notes() + bench.notes:
         print(f"note: {note}")
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in bench.rows],

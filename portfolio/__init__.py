@@ -58,6 +58,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from portfolio.blueprints.admin import bp as admin_bp
     from portfolio.blueprints.api import bp as api_bp
+    from portfolio.blueprints.assessment import bp as assessment_bp
     from portfolio.blueprints.auth import bp as auth_bp
     from portfolio.blueprints.evidence import bp as evidence_bp
     from portfolio.blueprints.frameworks import bp as frameworks_bp
@@ -69,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(frameworks_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(evidence_bp)
+    app.register_blueprint(assessment_bp)
     app.register_blueprint(api_bp)
     # The API reads no cookie, only a bearer token: there is no cross-site request to forge.
     csrf.exempt(api_bp)

@@ -21,6 +21,11 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(Exception, handle_unexpected_error)
 
+    from portfolio.markdown import render_markdown
+
+    app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(format_timestamp, "timestamp")
+
     @app.context_processor
     def inject_helpers() -> dict:
         from flask_babel import get_locale
@@ -41,7 +46,38 @@ def init_app(app: Flask) -> None:
             "Permission": access.Permission,
             "has_permission": lambda perm: access.has_permission(current_user, perm),
             "current_locale": str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"]),
+            "unread_notifications": unread_notifications,
+            "level_label": level_label,
         }
+
+
+def unread_notifications() -> int:
+    """The header's unread count: one indexed COUNT, only for signed-in people (0 when the database fails,
+    so that an error page can still be drawn)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from portfolio.services.assessment import unread_count
+
+    if not current_user.is_authenticated:
+        return 0
+    try:
+        return unread_count(current_user)
+    except SQLAlchemyError:
+        log.warning("could not count unread notifications", exc_info=True)
+        return 0
+
+
+def level_label(level) -> str:  # type: ignore[no-untyped-def]
+    from portfolio.services.assessment import level_label as label
+
+    return label(level)
+
+
+def format_timestamp(value) -> str:  # type: ignore[no-untyped-def]
+    """A UTC timestamp in the interface's time zone and language (``12/03/2026 14:05`` in French)."""
+    from flask_babel import format_datetime
+
+    return format_datetime(value, "short") if value else ""
 
 
 def direct_upload_origin() -> str | None:

@@ -74,6 +74,34 @@ ROUTES: dict[str, tuple[str, dict]] = {
     "evidence.preview": ("/evidence/preview", everyone(405, anonymous=405)),
     "evidence.stage_upload": ("/evidence/uploads", everyone(405, anonymous=405)),
     "api.create_upload": ("/api/v1/uploads", everyone(405, anonymous=405)),
+    "api.submit_evidence": ("/api/v1/evidence/{evidence}/submit", everyone(405, anonymous=405)),  # POST only
+    "api.withdraw_evidence": ("/api/v1/evidence/{evidence}/withdraw", everyone(405, anonymous=405)),  # POST only
+    "api.assessment_queue": ("/api/v1/assessments/queue", everyone(401, anonymous=401)),
+    "api.list_assessments": ("/api/v1/evidence/{evidence}/assessments", everyone(401, anonymous=401)),
+    "api.create_assessment": ("/api/v1/evidence/{evidence}/assessments", everyone(401, anonymous=401)),
+    "api.validate_block": ("/api/v1/learners/{learner_id}/blocks/RNCP28754BC01/validation",
+                           everyone(405, anonymous=405)),  # POST only
+    "api.list_cohorts": ("/api/v1/cohorts", everyone(401, anonymous=401)),
+    "api.cohort_matrix": ("/api/v1/cohorts/{cohort}/matrix", everyone(401, anonymous=401)),
+    # Submission (the owner only; tests/test_assessment.py posts to them with every role).
+    "evidence.submit": ("/evidence/{evidence}/submit", everyone(405, anonymous=405)),
+    "evidence.withdraw": ("/evidence/{evidence}/withdraw", everyone(405, anonymous=405)),
+    "evidence.new_version": ("/evidence/{evidence}/new-version", everyone(405, anonymous=405)),
+    # Assessment: the queue for those who assess; a learner's progress for themself, their tutors and
+    # administrators (404 for anyone else); the cohort matrix for the cohort's tutors and administrators.
+    "assessment.queue": ("/assessments/", only({"tutor": OK, "other_tutor": OK, "admin": OK}) | {"anonymous": L}),
+    "assessment.record": ("/evidence/{evidence}/assessments", everyone(405, anonymous=405)),
+    "assessment.comment": ("/evidence/{evidence}/comments", everyone(405, anonymous=405)),
+    "assessment.progress": ("/learners/{learner_id}/progress",
+                            only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "assessment.validate_block": ("/learners/{learner_id}/blocks/RNCP28754BC01/validation",
+                                  everyone(405, anonymous=405)),
+    "assessment.revoke_block": ("/learners/{learner_id}/blocks/RNCP28754BC01/revocation",
+                                everyone(405, anonymous=405)),
+    "assessment.matrix": ("/cohorts/{cohort}/matrix",
+                          only({"tutor": OK, "other_tutor": NF, "admin": OK}) | {"anonymous": L}),
+    "assessment.notifications": ("/notifications", everyone()),
+    "assessment.mark_read": ("/notifications/read", everyone(405, anonymous=405)),
 }
 
 

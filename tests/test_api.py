@@ -93,6 +93,46 @@ MATRIX: dict[str, tuple[str, str, str | None, object, dict[str, int]]] = {
     # On the local store there is no direct path: 409 for those who may upload at all.
     "api.create_upload": ("POST", "/api/v1/uploads", "json", {"filename": "a.bin", "size": 10},
                           expect(403, learner=409, other_learner=409, vae=409)),
+    # Assessment: the owner submits and withdraws; the tutors of the cohort and administrators assess.
+    "api.submit_evidence": ("POST", "/api/v1/evidence/{id}/submit", None, None, visible(200, owner_only=True)),
+    "api.withdraw_evidence": ("POST", "/api/v1/evidence/{id}/withdraw", None, None,
+                              visible(200, owner_only=True)),
+    "api.assessment_queue": ("GET", "/api/v1/assessments/queue", None, None,
+                             expect(403, tutor=200, other_tutor=200, admin=200)),
+    "api.list_assessments": ("GET", "/api/v1/evidence/{id}/assessments", None, None, visible(200)),
+    "api.create_assessment": ("POST", "/api/v1/evidence/{id}/assessments", "json",
+                              {"competency": "RNCP28754BC01-C01", "level": "acquired", "comment": "Bien."},
+                              expect(403, tutor=201, other_tutor=404, admin=201)),
+    "api.validate_block": ("POST", "/api/v1/learners/{learner}/blocks/RNCP28754BC04/validation", "json",
+                           {"comment": "Bloc acquis."}, expect(403, tutor=201, other_tutor=404, admin=201)),
+    "api.list_cohorts": ("GET", "/api/v1/cohorts", None, None, expect(200)),
+    "api.cohort_matrix": ("GET", "/api/v1/cohorts/{cohort}/matrix", None, None,
+                          expect(403, tutor=200, other_tutor=404, admin=200)),
+}
+
+
+def _submit(client, bearer, owner, item) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(f"/api/v1/evidence/{item.id}/submit", headers=bearer(owner))
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def _acquire(client, bearer, world, codes) -> None:  # type: ignore[no-untyped-def]
+    """world.learner submits a piece of evidence for ``codes``; world.tutor judges each one acquired."""
+    item = add_evidence(world.learner, title="Tout le bloc", files=((b"bloc", "bloc.txt"),), tags=codes)
+    _submit(client, bearer, world.learner, item)
+    for code in codes:
+        response = client.post(f"/api/v1/evidence/{item.id}/assessments", headers=bearer(world.tutor),
+                               json={"competency": code, "level": "acquired", "comment": "Acquis."})
+        assert response.status_code == 201, response.get_data(as_text=True)
+
+
+# endpoint -> what must hold before the request, so that the allowed roles really succeed.
+PREPARE = {
+    "api.withdraw_evidence": lambda client, bearer, world, item: _submit(client, bearer, world.learner, item),
+    "api.create_assessment": lambda client, bearer, world, item: _submit(client, bearer, world.learner, item),
+    "api.assessment_queue": lambda client, bearer, world, item: _submit(client, bearer, world.learner, item),
+    "api.validate_block": lambda client, bearer, world, item: _acquire(
+        client, bearer, world, ["RNCP28754BC04-C01", "RNCP28754BC04-C02"]),
 }
 
 
@@ -106,7 +146,9 @@ def test_every_api_route_is_in_the_matrix(app):
 def test_matrix(app, world, client, bearer, endpoint, role):
     method, path, body_kind, body, expected = MATRIX[endpoint]
     item = add_evidence(world.learner, tags=["RNCP28754BC01-C01"])
-    path = path.format(id=item.id, file_id=item.files[0].id)
+    if endpoint in PREPARE:
+        PREPARE[endpoint](client, bearer, world, item)
+    path = path.format(id=item.id, file_id=item.files[0].id, learner=world.learner.id, cohort=world.cohort.id)
     if role == "none":
         headers = {}
     elif role == "invalid":

@@ -19,9 +19,14 @@ def test_every_message_has_an_english_translation():
     assert result.returncode == 0, "untranslated messages (run python tools/i18n.py):\n" + result.stdout
 
 
+def _plain(value):  # type: ignore[no-untyped-def]
+    # A plural message is a (singular, plural) pair: a tuple from the .po, a list from the .mo.
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
 def test_compiled_catalogue_is_up_to_date():
     with (EN / "messages.po").open("rb") as fp:
-        source = {m.id: m.string for m in read_po(fp) if m.id}
+        source = {_plain(m.id): _plain(m.string) for m in read_po(fp) if m.id}
     with (EN / "messages.mo").open("rb") as fp:
-        compiled = {m.id: m.string for m in read_mo(fp) if m.id}
+        compiled = {_plain(m.id): _plain(m.string) for m in read_mo(fp) if m.id}
     assert compiled == source, "run python tools/i18n.py to recompile"

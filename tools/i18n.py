@@ -43,7 +43,9 @@ def main() -> int:
                 catalog = read_po(fp)
             for msgid in sorted(wanted, key=str):
                 message = catalog.get(msgid)
-                if message is None or not message.string or message.fuzzy:
+                # A plural message's string is a tuple: every form must be translated.
+                forms = message.string if message is not None and isinstance(message.string, tuple) else None
+                if message is None or not message.string or message.fuzzy or (forms and not all(forms)):
                     missing.append(f"{po.parent.parent.name}: {msgid}")
         print("\n".join(missing) or "All messages are translated.")
         return 1 if missing else 0

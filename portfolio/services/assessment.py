@@ -7,6 +7,10 @@ updated in the same transaction, so that reading progress or a cohort matrix nev
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -129,10 +133,11 @@ def submit_evidence(evidence: Evidence, *, actor: User) -> None:
 
 def withdraw_evidence(evidence: Evidence, *, actor: User) -> None:
     """Take a submission back, while nobody has assessed it."""
+    if evidence.status == EvidenceStatus.ASSESSED or (evidence.status == EvidenceStatus.SUBMITTED
+                                                      and _has_assessments(evidence)):
+        raise Conflict(_("Cette preuve a déjà été évaluée : créez-en une nouvelle version."))
     if evidence.status != EvidenceStatus.SUBMITTED:
         raise Conflict(_("Seule une preuve soumise peut être retirée."))
-    if _has_assessments(evidence):
-        raise Conflict(_("Cette preuve a déjà été évaluée : créez-en une nouvelle version."))
     evidence.status = EvidenceStatus.DRAFT
     evidence.submitted_at = None
     db.session.flush()
@@ -278,7 +283,8 @@ def comments_on(evidence: Evidence) -> list[EvidenceComment]:
 
 def assessments_on(evidence: Evidence) -> list[Assessment]:
     return list(db.session.scalars(select(Assessment).where(Assessment.evidence_id == evidence.id)
-                                   .options(selectinload(Assessment.assessor), selectinload(Assessment.competency))
+                                   .options(selectinload(Assessment.assessor), selectinload(Assessment.competency),
+                                            selectinload(Assessment.supersedes))
                                    .order_by(Assessment.id)))
 
 
@@ -359,7 +365,9 @@ def learner_progress(learner: User, certification: Certification) -> list[BlockP
     history: dict[int, list[Assessment]] = defaultdict(list)
     for item in db.session.scalars(select(Assessment).where(Assessment.learner_id == learner.id,
                                                             Assessment.competency_id.in_(comp_ids))
-                                   .options(selectinload(Assessment.assessor)).order_by(Assessment.id)):
+                                   .options(selectinload(Assessment.assessor), selectinload(Assessment.evidence),
+                                            selectinload(Assessment.supersedes))
+                                   .order_by(Assessment.id)):
         history[item.competency_id].append(item)
     decisions: dict[int, BlockDecision] = {}
     for decision in db.session.scalars(select(BlockDecision).where(BlockDecision.learner_id == learner.id)
@@ -378,6 +386,7 @@ class Matrix:
     learners: list[User]
     levels: dict[tuple[int, int], Level]          # (learner id, competency id) -> level
     validated: set[tuple[int, int]]               # (learner id, block id) currently validated
+    all_blocks: list[Block] = field(default_factory=list)  # every block of the certification (for filters)
 
     def competencies(self) -> list[Competency]:
         return [c for b in self.blocks for c in b.competencies]
@@ -391,6 +400,9 @@ class Matrix:
     def acquired(self, learner: User) -> int:
         return sum(self.acquired_in_block(learner, b) for b in self.blocks)
 
+    def acquired_for(self, competency: Competency) -> int:
+        return sum(1 for u in self.learners if self.levels.get((u.id, competency.id)) == Level.ACQUIRED)
+
     def block_counts(self, block: Block) -> dict[Level | None, int]:
         counts: dict[Level | None, int] = defaultdict(int)
         for learner in self.learners:
@@ -401,10 +413,9 @@ class Matrix:
 
 def cohort_matrix(cohort: Cohort, *, block_code: str | None = None, sort: str = "name") -> Matrix:
     """Learners × competencies for a cohort, in a number of queries that depends on neither."""
-    blocks = list(db.session.scalars(select(Block).where(Block.certification_id == cohort.certification_id)
-                                     .options(selectinload(Block.competencies)).order_by(Block.position)))
-    if block_code:
-        blocks = [b for b in blocks if b.code == block_code.upper()]
+    all_blocks = list(db.session.scalars(select(Block).where(Block.certification_id == cohort.certification_id)
+                                         .options(selectinload(Block.competencies)).order_by(Block.position)))
+    blocks = [b for b in all_blocks if b.code == block_code.upper()] if block_code else all_blocks
     learners = list(db.session.scalars(
         select(User).join(CohortMembership, CohortMembership.user_id == User.id)
         .where(CohortMembership.cohort_id == cohort.id, CohortMembership.role == MemberRole.LEARNER)
@@ -422,7 +433,7 @@ def cohort_matrix(cohort: Cohort, *, block_code: str | None = None, sort: str = 
     validated = {(lid, bid) for lid, bid in db.session.execute(
         select(BlockDecision.learner_id, BlockDecision.block_id).join(latest, BlockDecision.id == latest.c.last)
         .where(BlockDecision.kind == DecisionKind.VALIDATED))}
-    matrix = Matrix(cohort, blocks, learners, levels, validated)
+    matrix = Matrix(cohort, blocks, learners, levels, validated, all_blocks)
     if sort == "acquired":
         matrix.learners.sort(key=lambda u: (-matrix.acquired(u), u.name.lower()))
     return matrix
@@ -435,3 +446,114 @@ def find_block(certification_id: int, code: str) -> Block:
     if block is None:
         raise NotFound(_("Bloc inconnu : %(code)s", code=code))
     return block
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula: such cells get a leading quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(text: str) -> str:
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def matrix_csv(matrix: Matrix) -> bytes:
+    """The matrix as French spreadsheets open it: ``;``-separated (``,`` is the decimal separator in
+    France), UTF-8 with a BOM (so that Excel reads the accents), one column per competency code holding
+    the level label (empty when not yet assessed), then the number of competencies acquired."""
+    competencies = matrix.competencies()
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow([_("Nom"), _("E-mail"), *(c.code for c in competencies), _("Acquises")])
+    for learner in matrix.learners:
+        writer.writerow([_csv_cell(learner.name), _csv_cell(learner.email),
+                         *(level_label(lvl) if (lvl := matrix.level(learner, c)) else "" for c in competencies),
+                         matrix.acquired(learner)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def matrix_filename(cohort: Cohort) -> str:
+    """``matrice-promo-a-2026.csv``: ASCII, as the matrix page names the same export."""
+    ascii_name = unicodedata.normalize("NFKD", cohort.name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:80]
+    return f"matrice-{slug or cohort.id}.csv"
+
+
+# --- what the evidence page shows about assessment ------------------------------------------------------
+
+@dataclass
+class CompetencyReview:
+    claim: Claim
+    level: Level | None                      # the learner's current level, whatever the evidence
+    history: list[Assessment]                # the assessments made on this piece of evidence
+
+
+@dataclass
+class EvidenceReview:
+    competencies: list[CompetencyReview]
+    comments: list[EvidenceComment]
+    next_version: Evidence | None
+
+    @property
+    def is_assessed(self) -> bool:
+        return any(c.history for c in self.competencies)
+
+
+def evidence_review(evidence: Evidence) -> EvidenceReview:
+    """Per tagged competency: current level and assessments on this evidence; the comments; the next version."""
+    history: dict[int, list[Assessment]] = defaultdict(list)
+    for item in assessments_on(evidence):
+        history[item.competency_id].append(item)
+    levels = current_levels(evidence.owner, [c.competency_id for c in evidence.claims])
+    competencies = [CompetencyReview(c, levels.get(c.competency_id), history[c.competency_id])
+                    for c in evidence.claims]
+    next_version = db.session.scalar(select(Evidence).where(Evidence.previous_version_id == evidence.id)
+                                     .order_by(Evidence.id).limit(1))
+    return EvidenceReview(competencies, comments_on(evidence), next_version)
+
+
+# --- the queue page ---------------------------------------------------------------------------------------
+
+@dataclass
+class QueuePage:
+    items: list[Evidence]                    # filtered, oldest first
+    total: int                               # everything awaiting this user, before filters
+    per_cohort: list[tuple[Cohort, int]]     # awaiting per cohort, before filters
+    cohorts: list[Cohort]                    # the choices of the filters
+    learners: list[User]
+    blocks: list[Block]
+    cohorts_of: dict[int, list[str]]         # learner id -> names of their cohorts (among those above)
+
+
+def queue_page(user: User, *, cohort_id: int | None = None, learner_id: int | None = None,
+               block_code: str | None = None) -> QueuePage:
+    """The tutor's queue with its filters' choices and counts, in a fixed number of queries."""
+    cohort_query = select(Cohort).options(selectinload(Cohort.certification)).order_by(Cohort.year.desc(),
+                                                                                      Cohort.name)
+    if not user.has_role(Role.ADMIN):
+        cohort_query = cohort_query.where(Cohort.id.in_(
+            select(CohortMembership.cohort_id).where(CohortMembership.user_id == user.id,
+                                                     CohortMembership.role == MemberRole.TUTOR)))
+    cohorts = list(db.session.scalars(cohort_query))
+    cohort_ids = [c.id for c in cohorts]
+    names = {c.id: c.name for c in cohorts}
+    cohorts_of: dict[int, list[str]] = defaultdict(list)
+    learners: dict[int, User] = {}
+    for learner, cid in db.session.execute(
+            select(User, CohortMembership.cohort_id).join(CohortMembership, CohortMembership.user_id == User.id)
+            .where(CohortMembership.cohort_id.in_(cohort_ids), CohortMembership.role == MemberRole.LEARNER)
+            .order_by(func.lower(User.name), User.id)):
+        learners.setdefault(learner.id, learner)
+        cohorts_of[learner.id].append(names[cid])
+    counts = dict(db.session.execute(
+        select(CohortMembership.cohort_id, func.count(Evidence.id))
+        .join(Evidence, Evidence.owner_id == CohortMembership.user_id)
+        .where(CohortMembership.cohort_id.in_(cohort_ids), CohortMembership.role == MemberRole.LEARNER,
+               Evidence.status == EvidenceStatus.SUBMITTED)
+        .group_by(CohortMembership.cohort_id)).all())
+    total = db.session.scalar(select(func.count()).select_from(Evidence).where(
+        Evidence.status == EvidenceStatus.SUBMITTED, Evidence.owner_id.in_(assessable_learner_ids(user)))) or 0
+    blocks = list(db.session.scalars(select(Block).where(Block.certification_id.in_(
+        {c.certification_id for c in cohorts})).order_by(Block.certification_id, Block.position)))
+    items = queue(user, cohort_id=cohort_id, learner_id=learner_id, block_code=block_code)
+    return QueuePage(items, total, [(c, counts.get(c.id, 0)) for c in cohorts], cohorts, list(learners.values()),
+                     blocks, dict(cohorts_of))

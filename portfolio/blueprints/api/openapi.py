@@ -9,7 +9,7 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
-from portfolio.models import EvidenceContext, EvidenceKind, EvidenceStatus
+from portfolio.models import DecisionKind, EvidenceContext, EvidenceKind, EvidenceStatus, Level
 
 VERSION = "1.0.0"
 
@@ -30,6 +30,12 @@ EVIDENCE_ID = {"name": "evidence_id", "in": "path", "required": True, "schema": 
 FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "Code de la compétence, par exemple `RNCP28754BC01C01`."}
+BLOCK_CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"},
+              "description": "Code du bloc, par exemple `RNCP28754BC01`."}
+LEARNER_ID = {"name": "learner_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+COHORT_ID = {"name": "cohort_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+LEVEL = {"type": "string", "enum": [level.value for level in Level],
+         "description": "`acquired` (acquis), `in_progress` (en cours d'acquisition), `not_acquired` (non acquis)."}
 
 EVIDENCE_FIELDS: dict[str, Any] = {
     "title": {"type": "string", "maxLength": 200},
@@ -52,6 +58,9 @@ SCHEMAS: dict[str, Any] = {
                                                           "`not_found`, `invalid`, `limit_exceeded`."},
                 "message": {"type": "string", "description": "Message en français, pour une personne."},
                 "field": {"type": ["string", "null"], "description": "Champ en cause, s'il y en a un."},
+                "missing": {"type": "array", "items": {"type": "string"},
+                            "description": "Code `block_incomplete` : les compétences du bloc non encore "
+                                         "acquises."},
             },
         }},
     },
@@ -100,12 +109,18 @@ SCHEMAS: dict[str, Any] = {
     "Evidence": {
         "type": "object",
         "required": ["id", "title", "kind", "context", "occurred_on", "description", "description_html", "url",
-                     "status", "size", "sha256", "files", "tags", "created_at", "updated_at"],
+                     "status", "submitted_at", "previous_version_id", "size", "sha256", "files", "tags",
+                     "created_at", "updated_at"],
         "properties": {
             "id": {"type": "integer"},
             **EVIDENCE_FIELDS,
             "description_html": {"type": "string", "description": "La description rendue en HTML assaini."},
-            "status": {"type": "string", "enum": [s.value for s in EvidenceStatus]},
+            "status": {"type": "string", "enum": [s.value for s in EvidenceStatus],
+                       "description": "`draft` (modifiable), `submitted` (figée, en attente), `assessed`."},
+            "submitted_at": {"type": ["string", "null"], "format": "date-time",
+                             "description": "Date de soumission ; `null` pour un brouillon."},
+            "previous_version_id": {"type": ["integer", "null"],
+                                    "description": "La preuve évaluée que celle-ci continue, s'il y en a une."},
             "size": {"type": "integer", "description": "Total des tailles des fichiers, en octets."},
             "sha256": {
                 "type": ["string", "null"], "pattern": "^[0-9a-f]{64}$",
@@ -173,6 +188,106 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"competency": {"type": "string", "description": "Code de la compétence."},
                        "justification": {"type": "string", "maxLength": 2000}},
     },
+    "Person": {
+        "type": "object", "required": ["id", "name"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+    },
+    "QueuedEvidence": {
+        "allOf": [_ref("Evidence"), {
+            "type": "object", "required": ["owner"],
+            "properties": {"owner": _ref("Person")},
+        }],
+    },
+    "Queue": {
+        "type": "object", "required": ["count", "evidence"],
+        "properties": {"count": {"type": "integer"},
+                       "evidence": {"type": "array", "items": _ref("QueuedEvidence"),
+                                    "description": "Les plus anciennement soumises d'abord."}},
+    },
+    "AssessmentCreate": {
+        "type": "object", "required": ["competency", "level"],
+        "properties": {
+            "competency": {"type": "string", "description": "Code d'une compétence rattachée à la preuve."},
+            "level": LEVEL,
+            "comment": {"type": "string", "maxLength": 10000, "description": "Markdown."},
+        },
+    },
+    "Assessment": {
+        "type": "object",
+        "required": ["id", "learner", "competency", "level", "comment", "assessor", "evidence", "supersedes",
+                     "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "learner": _ref("Person"),
+            "competency": {"type": "string"},
+            "level": LEVEL,
+            "comment": {"type": "string", "description": "Markdown (source)."},
+            "assessor": {"oneOf": [_ref("Person"), {"type": "null"}]},
+            "evidence": {"type": ["integer", "null"], "description": "La preuve sur laquelle l'évaluation s'appuie."},
+            "supersedes": {"type": ["integer", "null"],
+                           "description": "L'évaluation précédente de la même compétence, que celle-ci remplace."},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+        "description": "Un enregistrement : jamais modifié ni supprimé ; une correction est une nouvelle évaluation.",
+    },
+    "AssessmentList": {
+        "type": "object", "required": ["assessments"],
+        "properties": {"assessments": {"type": "array", "items": _ref("Assessment")}},
+    },
+    "ValidationCreate": {
+        "type": "object",
+        "properties": {"comment": {"type": "string", "description": "Markdown."}},
+    },
+    "BlockDecision": {
+        "type": "object",
+        "required": ["id", "learner", "block", "kind", "comment", "decided_by", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "learner": _ref("Person"),
+            "block": {"type": "string"},
+            "kind": {"type": "string", "enum": [k.value for k in DecisionKind]},
+            "comment": {"type": "string"},
+            "decided_by": {"oneOf": [_ref("Person"), {"type": "null"}]},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Cohort": {
+        "type": "object", "required": ["id", "name", "year", "certification"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "year": {"type": "integer"},
+                       "certification": {"type": "string", "description": "Code de la certification préparée."}},
+    },
+    "CohortList": {
+        "type": "object", "required": ["cohorts"],
+        "properties": {"cohorts": {"type": "array", "items": _ref("Cohort")}},
+    },
+    "Matrix": {
+        "type": "object", "required": ["cohort", "blocks", "learners"],
+        "properties": {
+            "cohort": _ref("Cohort"),
+            "blocks": {"type": "array", "items": {
+                "type": "object", "required": ["code", "title", "competencies"],
+                "properties": {
+                    "code": {"type": "string"}, "title": {"type": "string"},
+                    "competencies": {"type": "array", "items": {
+                        "type": "object", "required": ["code", "statement"],
+                        "properties": {"code": {"type": "string"}, "statement": {"type": "string"}},
+                    }},
+                },
+            }},
+            "learners": {"type": "array", "items": {
+                "type": "object", "required": ["id", "name", "email", "levels", "acquired", "validated_blocks"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "email": {"type": "string", "format": "email"},
+                    "levels": {"type": "object", "additionalProperties": {"oneOf": [LEVEL, {"type": "null"}]},
+                               "description": "Niveau actuel par code de compétence ; `null` : pas encore évaluée."},
+                    "acquired": {"type": "integer", "description": "Compétences acquises (blocs affichés)."},
+                    "validated_blocks": {"type": "array", "items": {"type": "string"}},
+                },
+            }},
+        },
+    },
     "Progress": {
         "type": "object",
         "required": ["certification", "blocks"],
@@ -213,7 +328,9 @@ RESPONSES: dict[str, Any] = {
     "Forbidden": _json(_ref("Error"), "Action refusée à ce rôle (la ressource reste visible)."),
     "NotFound": _json(_ref("Error"), "Inexistant, ou hors de portée de l'appelant."),
     "Invalid": _json(_ref("Error"), "Donnée refusée ; `field` nomme le champ."),
-    "Conflict": _json(_ref("Error"), "Preuve déjà soumise (non modifiable) ou rattachement en double."),
+    "Conflict": _json(_ref("Error"), "Preuve déjà soumise (non modifiable), rattachement en double, ou état "
+                                     "qui ne permet pas l'action (preuve non soumise, déjà évaluée, bloc déjà "
+                                     "validé)."),
     "TooLarge": _json(_ref("Error"), "Limite dépassée (taille d'un fichier, quota, nombre de fichiers) ; "
                                      "le message dit laquelle et de combien."),
     "BadRequest": _json(_ref("Error"), "Le corps n'est pas un objet JSON."),
@@ -307,6 +424,64 @@ PATHS: dict[str, Any] = {
     "/me/progress": {"get": _operation(
         "getMyProgress", "Avancement de l'appelant·e : preuves par compétence et par bloc.",
         {"200": _json(_ref("Progress"), "L'avancement.")}, errors=("NotFound",))},
+    "/evidence/{evidence_id}/submit": {"post": _operation(
+        "submitEvidence", "Soumettre un brouillon rattaché à au moins une compétence (propriétaire seulement) ; "
+        "ses fichiers, sa description et ses rattachements ne changent plus.",
+        {"200": _json(_ref("Evidence"), "La preuve soumise.")}, parameters=[EVIDENCE_ID],
+        errors=("Forbidden", "NotFound", "Conflict", "Invalid"))},
+    "/evidence/{evidence_id}/withdraw": {"post": _operation(
+        "withdrawEvidence", "Retirer une soumission tant que personne ne l'a évaluée (propriétaire seulement).",
+        {"200": _json(_ref("Evidence"), "La preuve, redevenue brouillon.")}, parameters=[EVIDENCE_ID],
+        errors=("Forbidden", "NotFound", "Conflict"))},
+    "/assessments/queue": {"get": _operation(
+        "getAssessmentQueue", "Les preuves soumises des apprenant·es que l'appelant·e évalue "
+        "(formateur·rices, administrateur·rices), les plus anciennes d'abord.",
+        {"200": _json(_ref("Queue"), "La file d'attente.")},
+        parameters=[
+            {"name": "cohort", "in": "query", "schema": {"type": "integer"}, "description": "Id de promotion."},
+            {"name": "learner", "in": "query", "schema": {"type": "integer"}, "description": "Id d'apprenant·e."},
+            {"name": "block", "in": "query", "schema": {"type": "string"},
+             "description": "Code de bloc : preuves rattachées à l'une de ses compétences."},
+        ],
+        errors=("Forbidden", "Invalid"))},
+    "/evidence/{evidence_id}/assessments": {
+        "get": _operation(
+            "listAssessments", "Les évaluations appuyées sur cette preuve, remplacées comprises, les plus "
+            "anciennes d'abord.", {"200": _json(_ref("AssessmentList"), "Les évaluations.")},
+            parameters=[EVIDENCE_ID], errors=("NotFound",)),
+        "post": _operation(
+            "createAssessment", "Évaluer une compétence rattachée à une preuve soumise (formateur·rices de la "
+            "promotion, administrateur·rices). Ajoutée, jamais modifiée : elle remplace (`supersedes`) "
+            "l'évaluation précédente de la compétence.",
+            {"201": _json(_ref("Assessment"), "Évaluation enregistrée.")}, parameters=[EVIDENCE_ID],
+            body={"required": True, "content": {"application/json": {"schema": _ref("AssessmentCreate")}}},
+            errors=("BadRequest", "Forbidden", "NotFound", "Conflict", "Invalid")),
+    },
+    "/learners/{learner_id}/blocks/{code}/validation": {"post": _operation(
+        "validateBlock", "Valider un bloc pour un·e apprenant·e dont toutes les compétences du bloc sont "
+        "acquises ; sinon 422 `block_incomplete` avec `missing`.",
+        {"201": _json(_ref("BlockDecision"), "Décision enregistrée.")}, parameters=[LEARNER_ID, BLOCK_CODE],
+        body={"required": False, "content": {"application/json": {"schema": _ref("ValidationCreate")}}},
+        errors=("BadRequest", "Forbidden", "NotFound", "Conflict", "Invalid"))},
+    "/cohorts": {"get": _operation(
+        "listCohorts", "Les promotions de l'appelant·e (suivies ou enseignées ; toutes pour un·e "
+        "administrateur·rice).", {"200": _json(_ref("CohortList"), "Les promotions.")})},
+    "/cohorts/{cohort_id}/matrix": {"get": _operation(
+        "getCohortMatrix", "La matrice d'une promotion : apprenant·es × compétences, niveau actuel par case.",
+        {"200": {"description": "La matrice, en JSON, ou en CSV avec `format=csv` (séparateur `;`, UTF-8 "
+                                "avec BOM, libellés français, en pièce jointe `matrice-<nom-de-la-promotion>.csv`).",
+                 "content": {"application/json": {"schema": _ref("Matrix")},
+                             "text/csv": {"schema": {"type": "string"}}}}},
+        parameters=[
+            COHORT_ID,
+            {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"],
+                                                         "default": "json"}},
+            {"name": "block", "in": "query", "schema": {"type": "string"}, "description": "Un seul bloc."},
+            {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["name", "acquired"],
+                                                       "default": "name"},
+             "description": "Par nom, ou par nombre de compétences acquises (décroissant)."},
+        ],
+        errors=("Forbidden", "NotFound", "Invalid"))},
 }
 
 

@@ -9,7 +9,19 @@ from datetime import date, datetime
 from flask import url_for
 
 from portfolio.markdown import render_markdown
-from portfolio.models import Block, Certification, Claim, Competency, Evidence, EvidenceFile
+from portfolio.models import (
+    Assessment,
+    Block,
+    BlockDecision,
+    Certification,
+    Claim,
+    Cohort,
+    Competency,
+    Evidence,
+    EvidenceFile,
+    User,
+)
+from portfolio.services.assessment import Matrix
 
 
 def _iso(value: date | datetime | None) -> str | None:
@@ -57,6 +69,8 @@ def evidence_json(evidence: Evidence) -> dict:
         "description_html": str(render_markdown(evidence.description)),
         "url": evidence.url,
         "status": evidence.status.value,
+        "submitted_at": _iso(evidence.submitted_at),
+        "previous_version_id": evidence.previous_version_id,
         "size": sum(f["size"] for f in files),
         "sha256": evidence_digest([f["sha256"] for f in files]),
         "files": files,
@@ -89,3 +103,66 @@ def certification_json(cert: Certification) -> dict:
         "is_active": cert.is_active,
         "blocks": [block_json(b) for b in cert.blocks],
     }
+
+
+def person_json(user: User | None) -> dict | None:
+    """Someone named in a record: enough to display them, not their account."""
+    return {"id": user.id, "name": user.name} if user is not None else None
+
+
+def queued_evidence_json(evidence: Evidence) -> dict:
+    return {**evidence_json(evidence), "owner": person_json(evidence.owner)}
+
+
+def assessment_json(assessment: Assessment) -> dict:
+    return {
+        "id": assessment.id,
+        "learner": person_json(assessment.learner),
+        "competency": assessment.competency.code,
+        "level": assessment.level.value,
+        "comment": assessment.comment,
+        "assessor": person_json(assessment.assessor),
+        "evidence": assessment.evidence_id,
+        "supersedes": assessment.supersedes_id,
+        "created_at": _iso(assessment.created_at),
+    }
+
+
+def decision_json(decision: BlockDecision) -> dict:
+    return {
+        "id": decision.id,
+        "learner": person_json(decision.learner),
+        "block": decision.block.code,
+        "kind": decision.kind.value,
+        "comment": decision.comment,
+        "decided_by": person_json(decision.decided_by),
+        "created_at": _iso(decision.created_at),
+    }
+
+
+def cohort_json(cohort: Cohort) -> dict:
+    return {"id": cohort.id, "name": cohort.name, "year": cohort.year, "certification": cohort.certification.code}
+
+
+def matrix_json(matrix: Matrix) -> dict:
+    competencies = matrix.competencies()
+    learners = []
+    for learner in matrix.learners:
+        levels = {c.code: (level.value if (level := matrix.level(learner, c)) else None) for c in competencies}
+        learners.append({
+            "id": learner.id,
+            "name": learner.name,
+            "email": learner.email,
+            "levels": levels,
+            "acquired": matrix.acquired(learner),
+            "validated_blocks": [b.code for b in matrix.blocks if (learner.id, b.id) in matrix.validated],
+        })
+    return {
+        "cohort": cohort_json(matrix.cohort),
+        "blocks": [{"code": b.code, "title": b.title,
+                    "competencies": [{"code": c.code, "statement": c.statement} for c in b.competencies]}
+                   for b in matrix.blocks],
+        "learners": learners,
+    }
+
+

@@ -1,4 +1,4 @@
-"""The JSON API, ``/api/v1``: evidence, certifications and progress, for scripts and CI jobs.
+"""The JSON API, ``/api/v1``: evidence, certifications, progress and assessment, for scripts and CI jobs.
 
 Authentication is a personal access token in ``Authorization: Bearer ...`` and nothing else: no
 session cookie is read, so there is no CSRF to guard against (the blueprint is CSRF-exempt).
@@ -18,12 +18,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portfolio.blueprints.api.openapi import build_document
-from portfolio.blueprints.api.representations import certification_json, evidence_json, tag_json
+from portfolio.blueprints.api.representations import (
+    assessment_json,
+    certification_json,
+    cohort_json,
+    decision_json,
+    evidence_json,
+    matrix_json,
+    queued_evidence_json,
+    tag_json,
+)
 from portfolio.blueprints.evidence.views import staged_uploads
 from portfolio.extensions import db
-from portfolio.models import Block, Certification, Evidence, EvidenceFile, User
+from portfolio.models import Block, Certification, Cohort, Evidence, EvidenceFile, User
 from portfolio.services import access, cohorts, tokens
+from portfolio.services import assessment as assessment_service
 from portfolio.services import evidence as evidence_service
+from portfolio.services.assessment import matrix_csv, matrix_filename
 from portfolio.services.audit import record_event
 from portfolio.services.errors import Conflict, DomainError, NotFound
 from portfolio.storage import StorageError, content_disposition, get_storage
@@ -73,7 +84,10 @@ def handle_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
         status = 409
     else:
         status = 422
-    return jsonify(_error_body(exc.code, exc.message, exc.field)), status
+    body = _error_body(exc.code, exc.message, exc.field)
+    if isinstance(exc, assessment_service.BlockIncomplete):
+        body["error"]["missing"] = exc.missing
+    return jsonify(body), status
 
 
 @bp.before_request
@@ -116,15 +130,41 @@ def _load(evidence_id: int) -> Evidence:
     return found
 
 
-def _load_own(evidence_id: int) -> Evidence:
+def _load_own(evidence_id: int, message: str | None = None) -> Evidence:
     """Evidence the caller may change. One who can read it but not change it (a tutor) gets 403."""
     found = _load(evidence_id)
     if not access.can_edit_evidence(_user(), found):
-        raise ApiError(403, "forbidden", _("Seule la personne qui a déposé cette preuve peut la modifier."))
+        raise ApiError(403, "forbidden",
+                       message or _("Seule la personne qui a déposé cette preuve peut la modifier."))
     return found
 
 
-def _json_object() -> dict:
+def _require(permission: access.Permission, message: str) -> User:
+    """The caller, if their role grants ``permission``; otherwise 403 (before any object is looked up)."""
+    user = _user()
+    if not access.has_permission(user, permission):
+        raise ApiError(403, "forbidden", message)
+    return user
+
+
+def _assessor() -> User:
+    return _require(access.Permission.ASSESS,
+                    _("Seul·es les formateur·rices et les administrateur·rices évaluent les apprenant·es."))
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise ApiError(422, "invalid", _("Le paramètre %(field)s doit être un identifiant numérique.", field=name),
+                       name)
+    return int(value)
+
+
+def _json_object(*, optional: bool = False) -> dict:
+    if optional and not request.get_data(cache=True):
+        return {}
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", _("Le corps de la requête doit être un objet JSON."))
@@ -339,3 +379,114 @@ def my_progress():
         })
     return jsonify(certification={"id": cert.id, "code": cert.code, "registration": cert.registration,
                                   "title": cert.title}, blocks=blocks)
+
+
+# --- submission and assessment -----------------------------------------------------------------------
+
+@bp.post("/evidence/<int:evidence_id>/submit")
+def submit_evidence(evidence_id: int):
+    """Send a tagged draft to the owner's tutors; its files, description and tags are then frozen."""
+    item = _load_own(evidence_id, _("Seule la personne qui a déposé cette preuve peut la soumettre."))
+    assessment_service.submit_evidence(item, actor=_user())
+    db.session.commit()
+    return jsonify(evidence_json(item))
+
+
+@bp.post("/evidence/<int:evidence_id>/withdraw")
+def withdraw_evidence(evidence_id: int):
+    """Take a submission back to draft, while nobody has assessed it."""
+    item = _load_own(evidence_id, _("Seule la personne qui a déposé cette preuve peut la retirer."))
+    assessment_service.withdraw_evidence(item, actor=_user())
+    db.session.commit()
+    return jsonify(evidence_json(item))
+
+
+@bp.get("/assessments/queue")
+def assessment_queue():
+    """Submitted evidence awaiting assessment from the caller's learners, oldest first."""
+    user = _assessor()
+    found = assessment_service.queue(user, cohort_id=_int_arg("cohort"), learner_id=_int_arg("learner"),
+                                     block_code=request.args.get("block", "").strip() or None)
+    return jsonify(count=len(found), evidence=[queued_evidence_json(e) for e in found])
+
+
+@bp.get("/evidence/<int:evidence_id>/assessments")
+def list_assessments(evidence_id: int):
+    """Every assessment that relied on this evidence, oldest first, superseded ones included."""
+    item = _load(evidence_id)
+    return jsonify(assessments=[assessment_json(a) for a in assessment_service.assessments_on(item)])
+
+
+@bp.post("/evidence/<int:evidence_id>/assessments")
+def create_assessment(evidence_id: int):
+    """Record a level for one tagged competency; a second one for the same competency supersedes the first."""
+    user = _assessor()
+    item = _load(evidence_id)
+    if not access.can_assess_learner(user, item.owner):
+        raise ApiError(403, "forbidden", _("Vous n'évaluez pas cette personne."))
+    body = _json_object()
+    record = assessment_service.record_assessment(
+        item, _text(body.get("competency"), "competency"), _text(body.get("level"), "level"),
+        _text(body.get("comment"), "comment"), assessor=user)
+    db.session.commit()
+    return jsonify(assessment_json(record)), 201
+
+
+@bp.post("/learners/<int:learner_id>/blocks/<code>/validation")
+def validate_block(learner_id: int, code: str):
+    """Validate a block for a learner once every competency of it is acquired (422 lists those missing)."""
+    user = _assessor()
+    learner = db.session.get(User, learner_id)
+    if learner is None or not access.can_view_learner(user, learner):
+        raise ApiError(404, "not_found", _("Apprenant·e introuvable."))
+    if not access.can_assess_learner(user, learner):
+        raise ApiError(403, "forbidden", _("Vous n'évaluez pas cette personne."))
+    cert = cohorts.learner_certification(learner)
+    if cert is None:
+        raise ApiError(404, "no_certification", _("Cette personne ne prépare aucune certification."))
+    block = assessment_service.find_block(cert.id, code)
+    body = _json_object(optional=True)
+    decision = assessment_service.validate_block(learner, block, actor=user,
+                                                 comment=_text(body.get("comment"), "comment"))
+    db.session.commit()
+    return jsonify(decision_json(decision)), 201
+
+
+# --- cohorts -------------------------------------------------------------------------------------------
+
+@bp.get("/cohorts")
+def list_cohorts():
+    """The caller's cohorts: those they teach or belong to; every cohort for an administrator."""
+    user = _user()
+    if access.has_permission(user, access.Permission.ADMINISTER):
+        found = db.session.scalars(select(Cohort).options(selectinload(Cohort.certification))
+                                   .order_by(Cohort.year.desc(), Cohort.name)).all()
+    else:
+        found = cohorts.cohorts_of(user)
+    return jsonify(cohorts=[cohort_json(c) for c in found])
+
+
+@bp.get("/cohorts/<int:cohort_id>/matrix")
+def cohort_matrix(cohort_id: int):
+    """Learners × competencies of a cohort, as JSON or (``?format=csv``) as a spreadsheet."""
+    user = _require(access.Permission.VIEW_COHORTS,
+                    _("Seul·es les formateur·rices et les administrateur·rices consultent les promotions."))
+    cohort = db.session.get(Cohort, cohort_id)
+    if cohort is None or not access.can_view_cohort(user, cohort):
+        raise ApiError(404, "not_found", _("Promotion introuvable."))
+    output = request.args.get("format", "json").strip().lower()
+    if output not in ("json", "csv"):
+        raise ApiError(422, "invalid", _("Format inconnu : %(format)s (json, csv).", format=output), "format")
+    block_code = request.args.get("block", "").strip() or None
+    sort = request.args.get("sort", "name").strip()
+    if sort not in ("name", "acquired"):
+        raise ApiError(422, "invalid", _("Tri inconnu : %(sort)s (name, acquired).", sort=sort), "sort")
+    matrix = assessment_service.cohort_matrix(cohort, block_code=block_code, sort=sort)
+    if block_code and not matrix.blocks:
+        raise ApiError(404, "not_found", _("Bloc inconnu : %(code)s", code=block_code), "block")
+    if output == "json":
+        return jsonify(matrix_json(matrix))
+    response = Response(matrix_csv(matrix), content_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = content_disposition(matrix_filename(cohort), inline=False)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

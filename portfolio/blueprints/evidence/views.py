@@ -1,4 +1,5 @@
-"""A learner's evidence: list, create, edit, delete, files, tags; downloads for whoever may read it."""
+"""A learner's evidence: list, create, edit, delete, files, tags, submission and versions; downloads for
+whoever may read it; the page also carries its assessments and comments (see the assessment blueprint)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from portfolio.blueprints.admin.forms import EmptyForm
+from portfolio.blueprints.assessment.forms import LEVEL_CHOICES, AssessmentForm, CommentForm
 from portfolio.blueprints.evidence.forms import KIND_CHOICES, EvidenceForm, FilterForm, TagForm
 from portfolio.extensions import db
 from portfolio.markdown import render_markdown
-from portfolio.models import Block, Certification, Evidence, EvidenceFile
+from portfolio.models import Block, Certification, Evidence, EvidenceFile, EvidenceStatus
 from portfolio.services import access, cohorts
+from portfolio.services import assessment as assessment_service
 from portfolio.services import evidence as evidence_service
 from portfolio.services.audit import record_event
 from portfolio.services.errors import DomainError
@@ -130,16 +133,74 @@ def create():
 @bp.route("/<int:evidence_id>")
 @login_required
 def detail(evidence_id: int):
-    """A piece of evidence, its files and its tags."""
-    item = _load(evidence_id)
+    """A piece of evidence, its files and its tags; its assessments and comments."""
+    return render_detail(_load(evidence_id))
+
+
+def render_detail(item: Evidence, *, assessment_form: AssessmentForm | None = None,
+                  comment_form: CommentForm | None = None, status: int = 200):
+    """The evidence page; the assessment views re-render it with a refused form and its errors."""
+    can_edit = access.can_edit_evidence(current_user, item)
     tag_form = TagForm()
-    cert = _certification() if access.can_edit_evidence(current_user, item) else None
+    cert = _certification() if can_edit and item.status == EvidenceStatus.DRAFT else None
     tag_form.competency.choices = [SelectChoice("", _("Choisissez…"))] + [
         SelectChoice(c.code, f"{c.code} — {c.statement[:90]}", optgroup=f"{b.code} {b.title}")
         for b in (cert.blocks if cert else []) for c in b.competencies]
     return render_template("evidence/detail.html", item=item, tag_form=tag_form, empty_form=EmptyForm(),
-                           description=render_markdown(item.description),
-                           can_edit=access.can_edit_evidence(current_user, item))
+                           description=render_markdown(item.description), can_edit=can_edit,
+                           can_assess=access.can_assess_learner(current_user, item.owner),
+                           review=assessment_service.evidence_review(item),
+                           assessment_form=assessment_form, comment_form=comment_form or CommentForm(),
+                           level_choices=LEVEL_CHOICES), status
+
+
+@bp.route("/<int:evidence_id>/submit", methods=["POST"])
+@login_required
+def submit(evidence_id: int):
+    """Send a tagged draft for assessment: from then on it cannot change."""
+    return _owner_action(evidence_id, assessment_service.submit_evidence,
+                         _("Preuve soumise pour évaluation : vos formateur·rices sont prévenu·es."))
+
+
+@bp.route("/<int:evidence_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(evidence_id: int):
+    """Take a submission back while nobody has assessed it; it is a draft again."""
+    return _owner_action(evidence_id, assessment_service.withdraw_evidence,
+                         _("Preuve retirée : elle est de nouveau modifiable."))
+
+
+@bp.route("/<int:evidence_id>/new-version", methods=["POST"])
+@login_required
+def new_version(evidence_id: int):
+    """Continue an assessed piece of evidence as a new draft; the assessed one stays as it is."""
+    item = _load_own(evidence_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        copy = assessment_service.new_version(item, actor=current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("evidence.detail", evidence_id=evidence_id))
+    db.session.commit()
+    flash(_("Nouvelle version créée : modifiez-la puis soumettez-la."), "success")
+    return redirect(url_for("evidence.detail", evidence_id=copy.id))
+
+
+def _owner_action(evidence_id: int, operation, done: str):  # type: ignore[no-untyped-def]
+    item = _load_own(evidence_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        operation(item, actor=current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash(done, "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence_id))
 
 
 @bp.route("/<int:evidence_id>/edit", methods=["GET", "POST"])

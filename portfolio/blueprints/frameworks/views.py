@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from portfolio.extensions import db
 from portfolio.models import Block
-from portfolio.services import access, cohorts, evidence, frameworks
+from portfolio.services import access, assessment, cohorts, evidence, frameworks
 
 bp = Blueprint("frameworks", __name__)
 
@@ -37,4 +37,5 @@ def block(code: str):
     )
     access.ensure(found is not None)
     claims = evidence.claims_by_competency(current_user, found)
-    return render_template("frameworks/block.html", block=found, certification=cert, claims=claims)
+    levels = assessment.current_levels(current_user, [c.id for c in found.competencies])
+    return render_template("frameworks/block.html", block=found, certification=cert, claims=claims, levels=levels)

@@ -1,0 +1,3 @@
+from portfolio.blueprints.assessment.views import bp
+
+__all__ = ["bp"]
