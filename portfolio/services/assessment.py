@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 from portfolio.extensions import db
 from portfolio.models import (
@@ -59,10 +59,19 @@ class BlockIncomplete(DomainError):
         self.missing = missing
 
 
+def level_labels() -> dict[Level | None, str]:
+    """Every level's label in the current language (translate once, use for thousands of cells)."""
+    return {Level.ACQUIRED: _("acquis"), Level.IN_PROGRESS: _("en cours d'acquisition"),
+            Level.NOT_ACQUIRED: _("non acquis"), None: _("pas encore évalué")}
+
+
 def level_label(level: Level | str | None) -> str:
-    labels = {Level.ACQUIRED: _("acquis"), Level.IN_PROGRESS: _("en cours d'acquisition"),
-              Level.NOT_ACQUIRED: _("non acquis")}
-    return labels.get(Level(level), "") if level else _("pas encore évalué")
+    if not level:
+        return _("pas encore évalué")
+    level = Level(level)
+    if level == Level.ACQUIRED:
+        return _("acquis")
+    return _("en cours d'acquisition") if level == Level.IN_PROGRESS else _("non acquis")
 
 
 # --- notifications ----------------------------------------------------------------------------------
@@ -388,27 +397,44 @@ class Matrix:
     validated: set[tuple[int, int]]               # (learner id, block id) currently validated
     all_blocks: list[Block] = field(default_factory=list)  # every block of the certification (for filters)
 
+    def __post_init__(self) -> None:
+        # Every total in one pass over the cells, instead of a scan per learner, competency and block.
+        self._by_learner: dict[int, int] = defaultdict(int)
+        self._by_competency: dict[int, int] = defaultdict(int)
+        self._by_block: dict[int, dict[Level | None, int]] = {}
+        for block in self.blocks:
+            counts: dict[Level | None, int] = defaultdict(int)
+            for learner in self.learners:
+                for comp in block.competencies:
+                    level = self.levels.get((learner.id, comp.id))
+                    counts[level] += 1
+                    if level == Level.ACQUIRED:
+                        self._by_learner[learner.id] += 1
+                        self._by_competency[comp.id] += 1
+            self._by_block[block.id] = counts
+
     def competencies(self) -> list[Competency]:
         return [c for b in self.blocks for c in b.competencies]
 
     def level(self, learner: User, competency: Competency) -> Level | None:
         return self.levels.get((learner.id, competency.id))
 
+    def row(self, learner: User, cells: dict[Level | None, str]) -> str:
+        """One learner's cells, from the few distinct cells there are (one per level)."""
+        levels, uid = self.levels, learner.id
+        return "".join(cells[levels.get((uid, c.id))] for b in self.blocks for c in b.competencies)
+
     def acquired_in_block(self, learner: User, block: Block) -> int:
         return sum(1 for c in block.competencies if self.levels.get((learner.id, c.id)) == Level.ACQUIRED)
 
     def acquired(self, learner: User) -> int:
-        return sum(self.acquired_in_block(learner, b) for b in self.blocks)
+        return self._by_learner[learner.id]
 
     def acquired_for(self, competency: Competency) -> int:
-        return sum(1 for u in self.learners if self.levels.get((u.id, competency.id)) == Level.ACQUIRED)
+        return self._by_competency[competency.id]
 
     def block_counts(self, block: Block) -> dict[Level | None, int]:
-        counts: dict[Level | None, int] = defaultdict(int)
-        for learner in self.learners:
-            for comp in block.competencies:
-                counts[self.levels.get((learner.id, comp.id))] += 1
-        return counts
+        return self._by_block[block.id]
 
 
 def cohort_matrix(cohort: Cohort, *, block_code: str | None = None, sort: str = "name") -> Matrix:
@@ -419,6 +445,7 @@ def cohort_matrix(cohort: Cohort, *, block_code: str | None = None, sort: str = 
     learners = list(db.session.scalars(
         select(User).join(CohortMembership, CohortMembership.user_id == User.id)
         .where(CohortMembership.cohort_id == cohort.id, CohortMembership.role == MemberRole.LEARNER)
+        .options(lazyload(User.role_rows))  # roles are not shown here: no eager load
         .order_by(func.lower(User.name), User.id)
     ))
     member_ids = select(CohortMembership.user_id).where(CohortMembership.cohort_id == cohort.id,
@@ -461,12 +488,13 @@ def matrix_csv(matrix: Matrix) -> bytes:
     France), UTF-8 with a BOM (so that Excel reads the accents), one column per competency code holding
     the level label (empty when not yet assessed), then the number of competencies acquired."""
     competencies = matrix.competencies()
+    labels = level_labels() | {None: ""}
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow([_("Nom"), _("E-mail"), *(c.code for c in competencies), _("Acquises")])
     for learner in matrix.learners:
         writer.writerow([_csv_cell(learner.name), _csv_cell(learner.email),
-                         *(level_label(lvl) if (lvl := matrix.level(learner, c)) else "" for c in competencies),
+                         *(labels[matrix.level(learner, c)] for c in competencies),
                          matrix.acquired(learner)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from wtforms import SelectChoice
 
 from portfolio.blueprints.admin.forms import EmptyForm
@@ -17,7 +18,7 @@ from portfolio.blueprints.assessment.forms import (
     QueueFilterForm,
 )
 from portfolio.extensions import db
-from portfolio.models import Cohort, Evidence, User
+from portfolio.models import Cohort, Evidence, Level, User
 from portfolio.services import access, cohorts
 from portfolio.services import assessment as service
 from portfolio.services.errors import DomainError, NotFound
@@ -174,6 +175,20 @@ def revoke_block(learner_id: int, code: str):
 
 # --- the cohort at a glance -----------------------------------------------------------------------------
 
+def _matrix_cells() -> dict:
+    """The only four cells a matrix has (one per level, and not yet assessed), rendered once.
+
+    A cell says its level in text as well as in colour: an abbreviation, and the full label for
+    screen readers.
+    """
+    labels = service.level_labels()
+    abbreviations = {Level.ACQUIRED: _("A"), Level.IN_PROGRESS: _("EC"), Level.NOT_ACQUIRED: _("NA"), None: "—"}
+    cell = Markup('<td class="lvl level--{}"><span aria-hidden="true">{}</span>'
+                  '<span class="visually-hidden">{}</span></td>')
+    return {level: cell.format(level.value if level else "none", abbreviations[level], labels[level])
+            for level in abbreviations}
+
+
 @bp.route("/cohorts/<int:cohort_id>/matrix")
 @access.permission_required(access.Permission.VIEW_COHORTS)
 def matrix(cohort_id: int):
@@ -192,7 +207,7 @@ def matrix(cohort_id: int):
         SelectChoice(b.code, f"{b.code} — {b.title[:60]}") for b in result.all_blocks]
     form.sort.data = sort
     return render_template("assessment/matrix.html", cohort=found, matrix=result, form=form, sort=sort,
-                           block=request.args.get("block") or "")
+                           block=request.args.get("block") or "", cells=_matrix_cells())
 
 
 # --- notifications ---------------------------------------------------------------------------------------
