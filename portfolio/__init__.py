@@ -62,6 +62,7 @@ def register_blueprints(app: Flask) -> None:
     from portfolio.blueprints.auth import bp as auth_bp
     from portfolio.blueprints.evidence import bp as evidence_bp
     from portfolio.blueprints.frameworks import bp as frameworks_bp
+    from portfolio.blueprints.logbook import bp as logbook_bp
     from portfolio.blueprints.main import bp as main_bp
     from portfolio.extensions import csrf
 
@@ -71,6 +72,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(evidence_bp)
     app.register_blueprint(assessment_bp)
+    app.register_blueprint(logbook_bp)
     app.register_blueprint(api_bp)
     # The API reads no cookie, only a bearer token: there is no cross-site request to forge.
     csrf.exempt(api_bp)

@@ -102,6 +102,32 @@ ROUTES: dict[str, tuple[str, dict]] = {
                           only({"tutor": OK, "other_tutor": NF, "admin": OK}) | {"anonymous": L}),
     "assessment.notifications": ("/notifications", everyone()),
     "assessment.mark_read": ("/notifications/read", everyone(405, anonymous=405)),
+    # Internship logbook of world.learner (tests/test_logbook.py walks the same routes with its own table):
+    # the learner, their tutors and administrators read it (404 for anyone else); only the learner writes
+    # (403 for the readers). The supervisor's page needs no login: the token is the key.
+    "logbook.index": ("/internships/", only({"learner": OK, "other_learner": OK, "vae": OK}) | {"anonymous": L}),
+    "logbook.create": ("/internships/new", only({"learner": OK, "other_learner": OK, "vae": OK}) | {"anonymous": L}),
+    "logbook.learner_internships": ("/learners/{learner_id}/internships",
+                                    only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "logbook.detail": ("/internships/{internship}",
+                       only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "logbook.edit": ("/internships/{internship}/edit",
+                     only({"learner": OK, "tutor": FB, "admin": FB}, NF) | {"anonymous": L}),
+    "logbook.add_entry": ("/internships/{internship}/entries/new",
+                          only({"learner": OK, "tutor": FB, "admin": FB}, NF) | {"anonymous": L}),
+    "logbook.edit_entry": ("/internships/{internship}/entries/{entry}/edit",
+                           only({"learner": OK, "tutor": FB, "admin": FB}, NF) | {"anonymous": L}),
+    "logbook.delete_entry": ("/internships/{internship}/entries/{entry}/delete", everyone(405, anonymous=405)),
+    "logbook.send": ("/internships/{internship}/signoff", everyone(405, anonymous=405)),
+    "logbook.revoke": ("/internships/{internship}/links/{link}/revoke", everyone(405, anonymous=405)),
+    "logbook.to_evidence": ("/internships/{internship}/evidence", everyone(405, anonymous=405)),
+    # No signed entry yet: whoever may read is sent back to the logbook with a message.
+    "logbook.pdf": ("/internships/{internship}/logbook.pdf",
+                    only({"learner": 302, "tutor": 302, "admin": 302}, NF) | {"anonymous": L}),
+    # The learner is turned away from their own link (403): the signature is the supervisor's.
+    "logbook.signoff": ("/signoff/{token}", everyone(OK, anonymous=OK) | {"learner": FB}),
+    "logbook.return_entry": ("/signoff/{token}/entries/{entry}/return", everyone(405, anonymous=405)),
+    "logbook.static": ("/static/logbook/copy.js", everyone(OK, anonymous=OK)),
 }
 
 
@@ -120,6 +146,25 @@ def evidence(app, world):  # type: ignore[no-untyped-def]
     return item
 
 
+@pytest.fixture
+def logbook(app, world):  # type: ignore[no-untyped-def]
+    """An internship of world.learner: a draft entry, and a pending one sent through a sign-off link."""
+    from datetime import date
+
+    from portfolio.extensions import db
+    from portfolio.services import logbook as service
+
+    internship = service.create_internship(world.learner, organisation="Acme", supervisor_name="Marc",
+                                           supervisor_email="marc@acme.example", start_date=date(2026, 3, 2),
+                                           end_date=date(2026, 5, 29))
+    draft = service.add_entry(internship, actor=world.learner, day=date(2026, 3, 2), hours="7", activities="API")
+    pending = service.add_entry(internship, actor=world.learner, day=date(2026, 3, 3), hours="7", activities="Tests")
+    with app.test_request_context():
+        link, url = service.send_for_signoff(internship, [pending], actor=world.learner)
+    db.session.commit()
+    return {"internship": internship.id, "entry": draft.id, "link": link.id, "token": url.rsplit("/", 1)[-1]}
+
+
 def test_every_route_is_in_the_matrix(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert endpoints - ROUTES.keys() == set(), "add these routes to the permission matrix"
@@ -128,10 +173,10 @@ def test_every_route_is_in_the_matrix(app):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("endpoint", sorted(ROUTES))
-def test_get_matrix(app, world, evidence, login, client, endpoint, role):
+def test_get_matrix(app, world, evidence, logbook, login, client, endpoint, role):
     path, expected = ROUTES[endpoint]
     path = path.format(cohort=world.cohort.id, certification=world.certification.id,
-                       learner_id=world.learner.id, evidence=evidence.id, file=evidence.files[0].id)
+                       learner_id=world.learner.id, evidence=evidence.id, file=evidence.files[0].id, **logbook)
     if role != "anonymous":
         login(getattr(world, role))
     response = client.get(path)

@@ -22,6 +22,7 @@ from portfolio.models.evidence import (
     EvidenceStatus,
 )
 from portfolio.models.framework import Block, Certification, CertificationLink, Competency
+from portfolio.models.logbook import EntryStatus, Internship, LogbookEntry, SignoffLink
 from portfolio.models.user import Role, User, UserRole
 
 __all__ = [
@@ -47,6 +48,10 @@ __all__ = [
     "Cohort",
     "CohortMembership",
     "Competency",
+    "EntryStatus",
+    "Internship",
+    "LogbookEntry",
+    "SignoffLink",
     "MemberRole",
     "Role",
     "User",

@@ -121,6 +121,16 @@ def can_edit_evidence(user: User, evidence: Evidence) -> bool:
     return user.id == evidence.owner_id
 
 
+def can_view_internship(user: User, internship: Internship) -> bool:
+    """An internship and its logbook are read by the learner, the tutors of their cohorts and administrators."""
+    return can_view_learner(user, internship.learner)
+
+
+def can_edit_internship(user: User, internship: Internship) -> bool:
+    """Only the learner writes their logbook and sends it for sign-off."""
+    return user.id == internship.learner_id
+
+
 # --- Flask-Login wiring ---------------------------------------------------------------------------
 
 def init_login(manager: LoginManager) -> None:

@@ -1,0 +1,3 @@
+from portfolio.blueprints.logbook.views import bp
+
+__all__ = ["bp"]
