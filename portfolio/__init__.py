@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from portfolio.config import ConfigError, default_config, load_env, validate_config
+from portfolio.uploads import StreamingRequest
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -20,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     No side effects beyond reading files: no migrations, no table creation, no network.
     """
     app = Flask(__name__, instance_path=os.environ.get("PORTFOLIO_INSTANCE_PATH"), instance_relative_config=True)
+    app.request_class = StreamingRequest
     register_config(app, config)
     register_extensions(app)
     register_blueprints(app)

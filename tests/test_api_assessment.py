@@ -588,7 +588,7 @@ def test_answers_match_the_openapi_schemas(app, world, api, assessed_cohort):
                                                 ("Été « Dév » n°2", "matrice-ete-dev-n2.csv"),
                                                 ("日本", "matrice-7.csv")])
 def test_matrix_filename(name, filename):
-    from portfolio.services.assessment import matrix_filename
     from portfolio.models import Cohort
+    from portfolio.services.assessment import matrix_filename
 
     assert matrix_filename(Cohort(id=7, name=name, year=2026)) == filename

@@ -19,7 +19,7 @@ from flask_login import LoginManager, current_user
 from sqlalchemy import exists, select
 
 from portfolio.extensions import db
-from portfolio.models import ApiToken, Cohort, CohortMembership, Evidence, MemberRole, Role, User
+from portfolio.models import ApiToken, Cohort, CohortMembership, Evidence, Internship, MemberRole, Role, User
 
 P = ParamSpec("P")
 R = TypeVar("R")

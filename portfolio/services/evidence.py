@@ -211,6 +211,12 @@ def _refuse_size(filename: str, size: int, per_file: int, quota: int, remaining:
         over=human_size(size - max(remaining, 0))), field="files")
 
 
+def upload_limit(owner: User) -> int:
+    """The most one file may weigh now for this owner (the per-file limit or what is left of the quota)."""
+    per_file, _quota, remaining = _limits(owner)
+    return max(min(per_file, remaining), 0)
+
+
 def stage_upload(owner: User, *, filename: str, size: int) -> dict:
     """A presigned POST so the browser sends a large file straight to the bucket.
 
@@ -277,12 +283,17 @@ def add_files(evidence: Evidence, uploads: Sequence[Upload | StagedUpload], *, a
         try:
             if isinstance(upload, StagedUpload):
                 stored = _adopt_staged(upload, evidence.owner, limit)
+            elif hasattr(upload.stream, "finish_upload"):  # streamed to the store while it arrived
+                stored = upload.stream.finish_upload()
+                if stored.size > limit:
+                    raise BlobTooLarge(limit, stored.size)
             else:
                 stored = storage.put_stream(upload.stream, max_size=limit, filename=filename)
         except EmptyBlob:
             raise DomainError(_("Le fichier « %(name)s » est vide.", name=filename), field="files") from None
         except BlobTooLarge as exc:
-            size = exc.size_read + (_drain(upload.stream) if isinstance(upload, Upload) else 0)
+            streamed = isinstance(upload, StagedUpload) or hasattr(upload.stream, "finish_upload")
+            size = exc.size_read + (0 if streamed else _drain(upload.stream))
             raise _refuse_size(filename, size, per_file, quota, remaining) from None
         except StorageUnavailable:
             raise DomainError(_("Le stockage des preuves est indisponible : le fichier n'a pas été enregistré. "

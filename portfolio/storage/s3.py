@@ -12,7 +12,9 @@ import os
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -53,6 +55,8 @@ S3Client = Any  # boto3 builds its client classes at run time
 log = logging.getLogger(__name__)
 
 PART_SIZE = 8 * MiB  # multipart part size; also the largest upload sent as one PutObject
+#: Parts sent at once during a multipart upload (each holds one part in memory).
+PART_CONCURRENCY = 4
 READ_SIZE = MiB  # how much is asked of the upload stream at a time
 COPY_OBJECT_LIMIT = 5 * 1024 * MiB  # the largest object S3 copies in one CopyObject
 COPY_PART_SIZE = 512 * MiB
@@ -81,6 +85,7 @@ class S3Storage:
     """
 
     part_size = PART_SIZE
+    part_concurrency = PART_CONCURRENCY
     copy_object_limit = COPY_OBJECT_LIMIT
     copy_part_size = COPY_PART_SIZE
 
@@ -165,22 +170,23 @@ class S3Storage:
             upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self._full(tmp_key), ContentType=media_type
             )["UploadId"]
-        parts = []
+        parts: list[dict] = []
+        # Parts go up ``part_concurrency`` at a time while the next one is read and hashed: memory
+        # stays bounded by (part_concurrency + 1) parts whatever the file's size.
+        in_flight: deque[Future] = deque()
+        pool = ThreadPoolExecutor(max_workers=self.part_concurrency, thread_name_prefix="s3-part")
         try:
             part = pending.pop()
+            number = 0
             while part:
-                number = len(parts) + 1
-                with self._errors("upload a part"):
-                    etag = self.client.upload_part(
-                        Bucket=self.bucket,
-                        Key=self._full(tmp_key),
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=part,
-                    )["ETag"]
-                parts.append({"ETag": etag, "PartNumber": number})
-                part = None  # release the uploaded part before reading the next one
+                number += 1
+                in_flight.append(pool.submit(self._upload_part, tmp_key, upload_id, number, part))
+                part = None  # the pool holds the part until it is sent
+                if len(in_flight) >= self.part_concurrency:
+                    parts.append(in_flight.popleft().result())
                 part = intake.read_full(self.part_size, READ_SIZE)
+            while in_flight:
+                parts.append(in_flight.popleft().result())
             with self._errors("finish an upload"):
                 self.client.complete_multipart_upload(
                     Bucket=self.bucket,
@@ -189,13 +195,26 @@ class S3Storage:
                     MultipartUpload={"Parts": parts},
                 )
         except BaseException:
-            # Whatever failed (the stream, the size limit, the server), leave no parts behind.
+            # Whatever failed (the stream, the size limit, the server), wait for the parts still
+            # being sent, then leave no parts behind.
+            for future in in_flight:
+                future.cancel()
+            pool.shutdown(wait=True)
             self._abort_upload(tmp_key, upload_id)
             raise
+        finally:
+            pool.shutdown(wait=True)
         try:
             return self._promote(tmp_key, intake, media_type)
         finally:
             self._delete_quietly(tmp_key)
+
+    def _upload_part(self, tmp_key: str, upload_id: str, number: int, body: bytearray) -> dict:
+        with self._errors("upload a part"):
+            etag = self.client.upload_part(
+                Bucket=self.bucket, Key=self._full(tmp_key), UploadId=upload_id, PartNumber=number, Body=body
+            )["ETag"]
+        return {"ETag": etag, "PartNumber": number}
 
     def adopt(self, key: str, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
         check_key(key)

@@ -38,6 +38,7 @@ from portfolio.services.assessment import matrix_csv, matrix_filename
 from portfolio.services.audit import record_event
 from portfolio.services.errors import Conflict, DomainError, NotFound
 from portfolio.storage import StorageError, content_disposition, get_storage
+from portfolio.uploads import stream_files_to
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger("portfolio")
@@ -235,6 +236,8 @@ def create_evidence():
     if request.is_json:
         data, uploads = _json_object(), []
     else:
+        # Files go to the store while the body arrives: no spooled copy on local disk.
+        stream_files_to(get_storage(), evidence_service.upload_limit(user))
         data = request.form
         uploads = [evidence_service.Upload(f.filename or "", f.stream)
                    for f in request.files.getlist("file") if f and (f.filename or f.content_length)]
