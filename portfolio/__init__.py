@@ -66,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
     from portfolio.blueprints.frameworks import bp as frameworks_bp
     from portfolio.blueprints.logbook import bp as logbook_bp
     from portfolio.blueprints.main import bp as main_bp
+    from portfolio.blueprints.vae import bp as vae_bp
     from portfolio.extensions import csrf
 
     app.register_blueprint(main_bp)
@@ -76,6 +77,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(assessment_bp)
     app.register_blueprint(logbook_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(vae_bp)
     # The API reads no cookie, only a bearer token: there is no cross-site request to forge.
     csrf.exempt(api_bp)
 

@@ -58,18 +58,33 @@ def unit_of_work() -> Iterator[None]:
               help="learner, vae_candidate, tutor, jury or admin; repeat for several.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--locale", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--certification", "certification_code", default=None,
+              help="For a vae_candidate: the certification they aim at, e.g. RNCP28754.")
 @with_appcontext
 def users_create(email: str, name: str | None, roles: tuple[str, ...], password_stdin: bool,
-                 locale: str) -> None:
+                 locale: str, certification_code: str | None) -> None:
     """Create an account."""
+    from portfolio.services import vae
+
     with unit_of_work():
         parsed = users.parse_roles(roles)
+        certification = None
+        if certification_code is not None:
+            if Role.VAE_CANDIDATE not in parsed:
+                fail("--certification ne sert qu'à un compte vae_candidate.")
+            certification = cohorts.current_certification(certification_code)
+            if certification is None:
+                fail(f"Certification inconnue : {certification_code} (flask frameworks import).")
         if password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
         else:
             password = click.prompt("Mot de passe", hide_input=True, confirmation_prompt=True)
         user = users.create_user(email, name or email.split("@")[0], parsed, password=password, locale=locale)
+        if certification is not None:
+            vae.enrol_candidate(user, certification, actor=None)
         click.echo(f"Compte créé : {user.email} ({', '.join(sorted(r.value for r in parsed))})")
+        if certification is not None:
+            click.echo(f"Inscrit·e en VAE : {certification.code} — {certification.title}")
 
 
 @users_cli.command("list")
@@ -346,6 +361,10 @@ def demo() -> None:
 
 
 def init_app(app: Flask) -> None:
-    commands: list[Callable] = [users_cli, cohorts_cli, frameworks_cli, audit_cli, tokens_cli, storage_cli, demo]
+    from portfolio.cli_dossier import dossier_cli
+    from portfolio.jobs import worker_command
+
+    commands: list[Callable] = [users_cli, cohorts_cli, frameworks_cli, audit_cli, tokens_cli, storage_cli, demo,
+                                dossier_cli, worker_command]
     for command in commands:
         app.cli.add_command(command)

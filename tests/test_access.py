@@ -67,6 +67,11 @@ ROUTES: dict[str, tuple[str, dict]] = {
                       only({"learner": OK, "tutor": FB, "admin": FB}, NF) | {"anonymous": L}),
     "evidence.download": ("/evidence/{evidence}/files/{file}",
                           only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    # Views of one file (an image, a file inside an archive): the same readers as the evidence page.
+    "evidence.image": ("/evidence/{evidence}/files/{image_file}/image",
+                       only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "evidence.archive_entry": ("/evidence/{evidence}/files/{archive_file}/archive?path=src/app.py",
+                               only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
     "evidence.delete": ("/evidence/{evidence}/delete", everyone(405, anonymous=405)),
     "evidence.delete_file": ("/evidence/{evidence}/files/{file}/delete", everyone(405, anonymous=405)),
     "evidence.add_tag": ("/evidence/{evidence}/tags", everyone(405, anonymous=405)),
@@ -128,20 +133,60 @@ ROUTES: dict[str, tuple[str, dict]] = {
     "logbook.signoff": ("/signoff/{token}", everyone(OK, anonymous=OK) | {"learner": FB}),
     "logbook.return_entry": ("/signoff/{token}/entries/{entry}/return", everyone(405, anonymous=405)),
     "logbook.static": ("/static/logbook/copy.js", everyone(OK, anonymous=OK)),
+    # VAE (tests/test_vae.py): world.vae's dossier, its sent version assigned to world.jury's jury, world.tutor
+    # as adviser. The candidate writes (403 for other readers); the adviser and administrators read the draft;
+    # the jury reads only the version assigned to it; anyone else gets 404.
+    "vae.home": ("/vae/", only({"vae": 302}) | {"anonymous": L}),
+    "vae.experiences": ("/vae/experiences/", only({"vae": OK}) | {"anonymous": L}),
+    "vae.experience_create": ("/vae/experiences/new", only({"vae": OK}) | {"anonymous": L}),
+    "vae.experience_edit": ("/vae/experiences/{vae_experience}/edit", only({"vae": OK}) | {"anonymous": L}),
+    "vae.experience_delete": ("/vae/experiences/{vae_experience}/delete", everyone(405, anonymous=405)),
+    "vae.dossier_detail": ("/vae/dossiers/{vae_dossier}",
+                           only({"vae": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "vae.edit_presentation": ("/vae/dossiers/{vae_dossier}/presentation",
+                              only({"vae": OK, "tutor": FB, "admin": FB}, NF) | {"anonymous": L}),
+    "vae.edit_section": ("/vae/dossiers/{vae_dossier}/blocks/RNCP28754BC01",
+                         only({"vae": OK, "tutor": FB, "admin": FB}, NF) | {"anonymous": L}),
+    "vae.send": ("/vae/dossiers/{vae_dossier}/send", everyone(405, anonymous=405)),
+    "vae.comment": ("/vae/dossiers/{vae_dossier}/comments", everyone(405, anonymous=405)),
+    "vae.version_detail": ("/vae/versions/{vae_version}",
+                           only({"vae": OK, "tutor": OK, "admin": OK, "jury": OK}, NF) | {"anonymous": L}),
+    "vae.decide_block": ("/vae/versions/{vae_version}/decisions", everyone(405, anonymous=405)),
+    "vae.decide_outcome": ("/vae/versions/{vae_version}/outcome", everyone(405, anonymous=405)),
+    "vae.assign": ("/vae/versions/{vae_version}/assign", everyone(405, anonymous=405)),
+    "vae.jury_dossiers": ("/vae/jury/", only({"jury": OK}) | {"anonymous": L}),
+    "vae.candidates": ("/vae/candidates/", only({"tutor": OK, "other_tutor": OK, "admin": OK}) | {"anonymous": L}),
+    "vae.set_adviser": ("/vae/candidates/{vae_candidate}/adviser", everyone(405, anonymous=405)),
+    "vae.juries": ("/vae/juries/", only({"admin": OK}) | {"anonymous": L}),
+    "vae.jury_detail": ("/vae/juries/{vae_jury}", only({"admin": OK}) | {"anonymous": L}),
+    # A draft's export is read like the draft; a sent version's export like the version (jury included).
+    "vae.export_dossier": ("/vae/dossiers/{vae_dossier}/exports", everyone(405, anonymous=405)),
+    "vae.export_detail": ("/vae/exports/{vae_export}",
+                          only({"vae": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "vae.export_download": ("/vae/exports/{vae_version_export}/download",
+                            only({"vae": OK, "tutor": OK, "admin": OK, "jury": OK}, NF) | {"anonymous": L}),
+    "vae.jury_remove_member": ("/vae/juries/{vae_jury}/members/{vae_candidate}/remove", everyone(405, anonymous=405)),
 }
 
 
 @pytest.fixture
 def evidence(app, world):  # type: ignore[no-untyped-def]
-    """A piece of evidence of world.learner, with one file."""
+    """A piece of evidence of world.learner, with three files: code (the first), an image, an archive."""
     import io
+    import zipfile
     from datetime import date
 
     from portfolio.extensions import db
     from portfolio.services.evidence import Upload, create_evidence
 
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("src/app.py", b"print(1)\n")
     item = create_evidence(world.learner, title="Preuve", kind="code", context="project",
-                           occurred_on=date(2026, 1, 1), uploads=[Upload("a.py", io.BytesIO(b"print(1)"))])
+                           occurred_on=date(2026, 1, 1), uploads=[
+                               Upload("a.py", io.BytesIO(b"print(1)")),
+                               Upload("pic.png", io.BytesIO(b"\x89PNG\r\n\x1a\n" + bytes(32))),
+                               Upload("code.zip", io.BytesIO(archive.getvalue()))])
     db.session.commit()
     return item
 
@@ -165,6 +210,38 @@ def logbook(app, world):  # type: ignore[no-untyped-def]
     return {"internship": internship.id, "entry": draft.id, "link": link.id, "token": url.rsplit("/", 1)[-1]}
 
 
+@pytest.fixture
+def vae_case(app, world):  # type: ignore[no-untyped-def]
+    """world.vae's dossier (BC01 complete) sent as version 1, assigned to a jury with world.jury; world.tutor
+    accompanies them."""
+    from portfolio.extensions import db
+    from portfolio.services import vae
+    from tests.test_vae import complete_block, own_evidence
+
+    vae.enrol_candidate(world.vae, world.certification, actor=None)
+    vae.set_adviser(world.vae, world.tutor, actor=None)
+    dossier = vae.get_or_create_dossier(world.vae)
+    experience = complete_block(dossier, own_evidence(world.vae))
+    version = vae.send_dossier(dossier, actor=world.vae)
+    jury = vae.create_jury("Jury CDA", [world.jury], actor=None)
+    vae.assign_version(version, jury, actor=None)
+    # Two finished exports (rows over a small stored object: rendering is tested elsewhere).
+    import io
+
+    from portfolio.models import DossierExport, ExportKind, ExportStatus
+    from portfolio.storage import get_storage
+
+    stored = get_storage().put_stream(io.BytesIO(b"%PDF-1.7 export"))
+    exports = [DossierExport(dossier_id=dossier.id, version_id=v, kind=ExportKind.PDF, status=ExportStatus.DONE,
+                             progress=100, storage_key=stored.key, sha256=stored.sha256, size=stored.size)
+               for v in (None, version.id)]
+    db.session.add_all(exports)
+    db.session.commit()
+    return {"vae_dossier": dossier.id, "vae_version": version.id, "vae_experience": experience.id,
+            "vae_jury": jury.id, "vae_candidate": world.vae.id, "vae_export": exports[0].id,
+            "vae_version_export": exports[1].id}
+
+
 def test_every_route_is_in_the_matrix(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert endpoints - ROUTES.keys() == set(), "add these routes to the permission matrix"
@@ -173,10 +250,11 @@ def test_every_route_is_in_the_matrix(app):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("endpoint", sorted(ROUTES))
-def test_get_matrix(app, world, evidence, logbook, login, client, endpoint, role):
+def test_get_matrix(app, world, evidence, logbook, vae_case, login, client, endpoint, role):
     path, expected = ROUTES[endpoint]
     path = path.format(cohort=world.cohort.id, certification=world.certification.id,
-                       learner_id=world.learner.id, evidence=evidence.id, file=evidence.files[0].id, **logbook)
+                       learner_id=world.learner.id, evidence=evidence.id, file=evidence.files[0].id,
+                       image_file=evidence.files[1].id, archive_file=evidence.files[2].id, **logbook, **vae_case)
     if role != "anonymous":
         login(getattr(world, role))
     response = client.get(path)
@@ -211,7 +289,7 @@ def test_evidence_posts_are_refused_to_all_but_the_owner(app, world, evidence, l
             assert response.status_code in (403, 404), (role, path)
     db.session.expire_all()
     item = db.session.get(Evidence, evidence.id)
-    assert item.title == "Preuve" and len(item.files) == 1
+    assert item.title == "Preuve" and len(item.files) == 3
     assert db.session.scalar(db.select(db.func.count()).select_from(Claim)) == 0
 
 

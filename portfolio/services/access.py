@@ -19,7 +19,20 @@ from flask_login import LoginManager, current_user
 from sqlalchemy import exists, select
 
 from portfolio.extensions import db
-from portfolio.models import ApiToken, Cohort, CohortMembership, Evidence, Internship, MemberRole, Role, User
+from portfolio.models import (
+    ApiToken,
+    Cohort,
+    CohortMembership,
+    Dossier,
+    DossierExport,
+    DossierVersion,
+    Evidence,
+    Internship,
+    MemberRole,
+    Role,
+    User,
+    VaeEnrolment,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,8 +125,14 @@ def can_assess_learner(user: User, learner: User) -> bool:
 
 
 def can_view_evidence(user: User, evidence: Evidence) -> bool:
-    """Evidence is read by its owner, the tutors of the owner's cohorts, and administrators."""
-    return can_view_learner(user, evidence.owner)
+    """Evidence is read by its owner, the tutors of the owner's cohorts, and administrators; a VAE
+    candidate's, also by their adviser, and by the members of a jury a version citing it is assigned to."""
+    if can_view_learner(user, evidence.owner):
+        return True
+    if is_vae_adviser(user, evidence.owner):
+        return True
+    return user.has_role(Role.JURY) and any(
+        evidence.id in _snapshot_evidence_ids(version.snapshot) for version in _juror_versions(user, evidence.owner))
 
 
 def can_edit_evidence(user: User, evidence: Evidence) -> bool:
@@ -129,6 +148,75 @@ def can_view_internship(user: User, internship: Internship) -> bool:
 def can_edit_internship(user: User, internship: Internship) -> bool:
     """Only the learner writes their logbook and sends it for sign-off."""
     return user.id == internship.learner_id
+
+
+# --- VAE -------------------------------------------------------------------------------------------
+
+def _snapshot_evidence_ids(snapshot: dict) -> set[int]:
+    return {e["id"] for b in snapshot.get("blocks", []) for c in b.get("competencies", []) for e in c["evidence"]}
+
+
+def _is_juror(user: User, jury_id: int | None) -> bool:
+    if jury_id is None or not user.has_role(Role.JURY):
+        return False
+    from portfolio.models.vae import jury_members
+
+    return bool(db.session.scalar(select(exists().where(jury_members.c.jury_id == jury_id,
+                                                         jury_members.c.user_id == user.id))))
+
+
+def _juror_versions(user: User, candidate: User) -> list[DossierVersion]:
+    """The sent versions of ``candidate``'s dossiers assigned to a jury ``user`` sits on."""
+    from portfolio.models.vae import jury_members
+
+    return list(db.session.scalars(
+        select(DossierVersion).join(Dossier, Dossier.id == DossierVersion.dossier_id)
+        .join(jury_members, jury_members.c.jury_id == DossierVersion.jury_id)
+        .where(Dossier.candidate_id == candidate.id, jury_members.c.user_id == user.id)))
+
+
+def is_vae_adviser(user: User, candidate: User) -> bool:
+    """The tutor assigned as the candidate's accompanying adviser (accompagnateur)."""
+    if not user.has_role(Role.TUTOR):
+        return False
+    enrolment = db.session.get(VaeEnrolment, candidate.id)
+    return enrolment is not None and enrolment.adviser_id == user.id
+
+
+def can_view_dossier(user: User, dossier: Dossier) -> bool:
+    """The draft and its versions: the candidate, their adviser, administrators; a jury member sees
+    the dossier only through the sent versions assigned to their jury (``can_view_version``)."""
+    if user.id == dossier.candidate_id or user.has_role(Role.ADMIN):
+        return True
+    return is_vae_adviser(user, dossier.candidate)
+
+
+def can_view_version(user: User, version: DossierVersion) -> bool:
+    return can_view_dossier(user, version.dossier) or _is_juror(user, version.jury_id)
+
+
+def can_edit_dossier(user: User, dossier: Dossier) -> bool:
+    """Only the candidate writes their dossier."""
+    return user.id == dossier.candidate_id
+
+
+def can_comment_dossier(user: User, dossier: Dossier) -> bool:
+    """The candidate and their adviser discuss the draft."""
+    return user.id == dossier.candidate_id or is_vae_adviser(user, dossier.candidate)
+
+
+def can_decide_version(user: User, version: DossierVersion) -> bool:
+    """Only the members of the jury the version is assigned to decide (never the candidate)."""
+    return user.id != version.dossier.candidate_id and _is_juror(user, version.jury_id)
+
+
+def can_view_export(user: User, export: DossierExport) -> bool:
+    """An export of a sent version is read by whoever reads that version; of the draft, by whoever reads the draft."""
+    if export.version_id is not None:
+        version = db.session.get(DossierVersion, export.version_id)
+        return version is not None and can_view_version(user, version)
+    dossier = db.session.get(Dossier, export.dossier_id)
+    return dossier is not None and can_view_dossier(user, dossier)
 
 
 # --- Flask-Login wiring ---------------------------------------------------------------------------

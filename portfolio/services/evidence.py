@@ -115,10 +115,15 @@ def check_url(url: str | None) -> str | None:
 # --- queries ---------------------------------------------------------------------------------------
 
 def learner_certification_ids(user: User) -> set[int]:
-    return set(db.session.scalars(
+    """The certifications a person's evidence is tagged against: their cohorts', and a VAE candidate's."""
+    from portfolio.models import VaeEnrolment
+
+    ids = set(db.session.scalars(
         select(Cohort.certification_id).join(CohortMembership)
         .where(CohortMembership.user_id == user.id, CohortMembership.role == MemberRole.LEARNER)
     ))
+    ids.update(db.session.scalars(select(VaeEnrolment.certification_id).where(VaeEnrolment.user_id == user.id)))
+    return ids
 
 
 def evidence_query(owner: User, *, block: str | None = None, competency: str | None = None,
@@ -420,11 +425,3 @@ def claims_by_competency(owner: User, block: Block) -> dict[int, list[Claim]]:
     for claim in claims:
         result.setdefault(claim.competency_id, []).append(claim)
     return result
-
-
-def unreferenced_keys(keys: Iterable[str]) -> set[str]:
-    """Among storage keys, those no blob row refers to (for the sweep)."""
-    keys = list(keys)
-    known = set(db.session.scalars(select(Blob.storage_key).where(Blob.storage_key.in_(keys)))) if keys else set()
-    return set(keys) - known
-

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from portfolio.extensions import db
-from portfolio.models import Blob
+from portfolio.models import Blob, DossierExport
 from portfolio.models.base import utcnow
 from portfolio.storage import BlobNotFound, ObjectInfo, Storage, StorageError
 
@@ -22,7 +22,9 @@ def find_orphans(storage: Storage, grace: timedelta, batch: int = 1000) -> list[
 
     def flush() -> None:
         keys = [info.key for info in pending]
+        # An object is referenced by a blob (evidence files) or a stored dossier export.
         known = set(db.session.scalars(select(Blob.storage_key).where(Blob.storage_key.in_(keys))))
+        known |= set(db.session.scalars(select(DossierExport.storage_key).where(DossierExport.storage_key.in_(keys))))
         orphans.extend(info for info in pending if info.key not in known)
         pending.clear()
 

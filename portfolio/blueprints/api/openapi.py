@@ -90,7 +90,8 @@ SCHEMAS: dict[str, Any] = {
     },
     "File": {
         "type": "object",
-        "required": ["id", "filename", "media_type", "size", "sha256", "download_url", "created_at"],
+        "required": ["id", "filename", "media_type", "size", "sha256", "download_url", "created_at", "report",
+                     "archive"],
         "properties": {
             "id": {"type": "integer"},
             "filename": {"type": "string", "description": "Nom d'origine (affichage seulement)."},
@@ -99,6 +100,67 @@ SCHEMAS: dict[str, Any] = {
             "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "download_url": {"type": "string", "format": "uri"},
             "created_at": {"type": "string", "format": "date-time"},
+            "report": {
+                "anyOf": [_ref("TestReportSummary"), _ref("CoverageSummary"), _ref("UnreadableReport"),
+                          {"type": "null"}],
+                "description": "Pour un rapport de tests JUnit XML (pytest, Maven Surefire, PHPUnit, Jest, Vitest) : "
+                               "`tests`, `passed`, `failures`, `errors`, `skipped`, `duration` ; pour un rapport de "
+                               "couverture Cobertura (coverage.py, JaCoCo, istanbul…) : `coverage` ; pour un rapport "
+                               "illisible : `unreadable` et `reason` (le fichier reste téléchargeable) ; `null` pour "
+                               "tout autre fichier. Lu une fois par contenu, puis conservé.",
+            },
+            "archive": {
+                "anyOf": [_ref("ArchiveSummary"), _ref("RefusedArchive"), {"type": "null"}],
+                "description": "Pour une archive `.zip`, `.tar` ou `.tar.gz` : son résumé, ou la raison de son "
+                               "refus ; `null` pour tout autre fichier.",
+            },
+        },
+    },
+    "TestReportSummary": {
+        "type": "object",
+        "required": ["tests", "passed", "failures", "errors", "skipped", "duration"],
+        "properties": {
+            "tests": {"type": "integer", "minimum": 0},
+            "passed": {"type": "integer", "minimum": 0},
+            "failures": {"type": "integer", "minimum": 0, "description": "Assertions en échec."},
+            "errors": {"type": "integer", "minimum": 0, "description": "Erreurs hors assertion (exception, "
+                                                                      "fixture en échec)."},
+            "skipped": {"type": "integer", "minimum": 0},
+            "duration": {"type": ["number", "null"], "description": "Durée en secondes, si le rapport la donne."},
+        },
+    },
+    "CoverageSummary": {
+        "type": "object", "required": ["coverage"],
+        "properties": {"coverage": {"type": ["number", "null"], "minimum": 0, "maximum": 100,
+                                    "description": "Couverture des lignes en pourcentage (deux décimales)."}},
+    },
+    "UnreadableReport": {
+        "type": "object", "required": ["unreadable", "reason"],
+        "properties": {"unreadable": {"const": True},
+                       "reason": {"type": "string", "description": "Pourquoi : XML mal formé ou tronqué, DTD ou "
+                                                                   "entités (refusées), taille excessive."}},
+    },
+    "ArchiveSummary": {
+        "type": "object", "required": ["entries", "files", "languages", "has_tests"],
+        "properties": {
+            "entries": {"type": "integer", "description": "Entrées de l'archive (fichiers et dossiers)."},
+            "files": {"type": "integer", "description": "Fichiers seulement."},
+            "languages": {"type": "object", "additionalProperties": {"type": "integer"},
+                          "description": "Lignes par langage (hors dossiers vendus : node_modules, vendor…), "
+                                         "du plus au moins présent."},
+            "has_tests": {"type": "boolean", "description": "L'archive contient des fichiers de tests."},
+        },
+    },
+    "RefusedArchive": {
+        "type": "object", "required": ["refused", "reason"],
+        "properties": {
+            "refused": {"type": "string", "enum": ["zip_bomb", "too_many_entries", "too_large", "entry_too_large",
+                                                   "too_deep", "path_too_long", "unsafe_path", "duplicate_entry",
+                                                   "link", "special_file", "encrypted", "unsupported", "corrupt",
+                                                   "not_an_archive"],
+                        "description": "Code stable de la raison du refus ; rien n'est extrait d'une archive "
+                                       "refusée."},
+            "reason": {"type": "string", "description": "La raison, en français, pour une personne."},
         },
     },
     "Tag": {

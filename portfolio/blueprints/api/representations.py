@@ -21,6 +21,7 @@ from portfolio.models import (
     EvidenceFile,
     User,
 )
+from portfolio.services import viewers
 from portfolio.services.assessment import Matrix
 
 
@@ -39,8 +40,11 @@ def evidence_digest(file_hashes: Sequence[str]) -> str | None:
     return hashlib.sha256("\n".join(sorted(file_hashes)).encode("ascii")).hexdigest()
 
 
-def file_json(file: EvidenceFile) -> dict:
+def file_json(file: EvidenceFile, analyses: dict[int, viewers.Analysis] | None = None) -> dict:
+    """A file; ``report``/``archive`` carry what reading it told (``analyses``: see :func:`evidence_json`)."""
     blob = file.blob
+    if analyses is None:
+        analyses = viewers.file_analyses([file])
     return {
         "id": file.id,
         "filename": file.filename,
@@ -50,6 +54,7 @@ def file_json(file: EvidenceFile) -> dict:
         "download_url": url_for("api.download_file", evidence_id=file.evidence_id, file_id=file.id,
                                 _external=True),
         "created_at": _iso(file.created_at),
+        **viewers.api_summaries(file, analyses),
     }
 
 
@@ -57,8 +62,12 @@ def tag_json(claim: Claim) -> dict:
     return {"code": claim.competency.code, "justification": claim.justification}
 
 
-def evidence_json(evidence: Evidence) -> dict:
-    files = [file_json(f) for f in evidence.files]
+def evidence_json(evidence: Evidence, analyses: dict[int, viewers.Analysis] | None = None) -> dict:
+    """A piece of evidence. ``analyses`` (from :func:`viewers.file_analyses`, for a whole list at once)
+    is computed here when not given; those computed for the first time are committed with the request."""
+    if analyses is None:
+        analyses = viewers.file_analyses(evidence.files)
+    files = [file_json(f, analyses) for f in evidence.files]
     return {
         "id": evidence.id,
         "title": evidence.title,
@@ -110,8 +119,8 @@ def person_json(user: User | None) -> dict | None:
     return {"id": user.id, "name": user.name} if user is not None else None
 
 
-def queued_evidence_json(evidence: Evidence) -> dict:
-    return {**evidence_json(evidence), "owner": person_json(evidence.owner)}
+def queued_evidence_json(evidence: Evidence, analyses: dict[int, viewers.Analysis] | None = None) -> dict:
+    return {**evidence_json(evidence, analyses), "owner": person_json(evidence.owner)}
 
 
 def assessment_json(assessment: Assessment) -> dict:

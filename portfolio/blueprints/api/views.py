@@ -31,7 +31,7 @@ from portfolio.blueprints.api.representations import (
 from portfolio.blueprints.evidence.views import staged_uploads
 from portfolio.extensions import db
 from portfolio.models import Block, Certification, Cohort, Evidence, EvidenceFile, User
-from portfolio.services import access, cohorts, tokens
+from portfolio.services import access, cohorts, tokens, viewers
 from portfolio.services import assessment as assessment_service
 from portfolio.services import evidence as evidence_service
 from portfolio.services.assessment import matrix_csv, matrix_filename
@@ -224,7 +224,9 @@ def list_evidence():
     args = request.args
     query = evidence_service.evidence_query(_user(), block=args.get("block"), competency=args.get("competency"),
                                             kind=args.get("kind"), q=args.get("q"))
-    return jsonify(evidence=[evidence_json(e) for e in db.session.scalars(query)])
+    items = db.session.scalars(query).all()
+    analyses = viewers.file_analyses(f for e in items for f in e.files)  # one query for the whole list
+    return jsonify(evidence=[evidence_json(e, analyses) for e in items])
 
 
 @bp.post("/evidence")
@@ -410,7 +412,8 @@ def assessment_queue():
     user = _assessor()
     found = assessment_service.queue(user, cohort_id=_int_arg("cohort"), learner_id=_int_arg("learner"),
                                      block_code=request.args.get("block", "").strip() or None)
-    return jsonify(count=len(found), evidence=[queued_evidence_json(e) for e in found])
+    analyses = viewers.file_analyses(f for e in found for f in e.files)
+    return jsonify(count=len(found), evidence=[queued_evidence_json(e, analyses) for e in found])
 
 
 @bp.get("/evidence/<int:evidence_id>/assessments")

@@ -19,7 +19,7 @@ from portfolio.blueprints.assessment.forms import (
 )
 from portfolio.extensions import db
 from portfolio.models import Cohort, Evidence, Level, User
-from portfolio.services import access, cohorts
+from portfolio.services import access, cohorts, viewers
 from portfolio.services import assessment as service
 from portfolio.services.errors import DomainError, NotFound
 
@@ -65,8 +65,11 @@ def queue():
         SelectChoice(str(u.id), u.name) for u in page.learners]
     form.block.choices = [SelectChoice("", _("Tous les blocs"))] + [
         SelectChoice(b.code, f"{b.code} — {b.title[:60]}") for b in page.blocks]
-    return render_template("assessment/queue.html", page=page, form=form,
-                           filtered=any(request.args.get(k) for k in ("cohort", "learner", "block")))
+    page_html = render_template("assessment/queue.html", page=page, form=form,
+                                reports=viewers.report_digests(page.items),
+                                filtered=any(request.args.get(k) for k in ("cohort", "learner", "block")))
+    db.session.commit()  # test-report summaries read for the first time are kept
+    return page_html
 
 
 # --- on a piece of evidence ----------------------------------------------------------------------------

@@ -6,18 +6,20 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
+from portfolio.analysis.archives import ArchiveRefused, EntryNotFound
 from portfolio.blueprints.admin.forms import EmptyForm
 from portfolio.blueprints.assessment.forms import LEVEL_CHOICES, AssessmentForm, CommentForm
 from portfolio.blueprints.evidence.forms import KIND_CHOICES, EvidenceForm, FilterForm, TagForm
 from portfolio.extensions import db
 from portfolio.markdown import render_markdown
 from portfolio.models import Block, Certification, Evidence, EvidenceFile, EvidenceStatus
-from portfolio.services import access, cohorts
+from portfolio.services import access, cohorts, viewers
 from portfolio.services import assessment as assessment_service
 from portfolio.services import evidence as evidence_service
 from portfolio.services.audit import record_event
@@ -29,6 +31,19 @@ log = logging.getLogger("portfolio")
 
 #: Types a browser may show in the page; everything else is downloaded (SVG and HTML never inline).
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"})
+
+
+@bp.app_context_processor
+def viewer_helpers() -> dict:
+    """Words and numbers of the file views (evidence page, archive entries)."""
+    return {
+        "archive_refusal": viewers.refusal_message,
+        "case_status": viewers.case_status,
+        "seconds": lambda value: _("%(value)s s", value=format_decimal(value, "#,##0.###")),
+        "percent": lambda value: f"{format_decimal(value, '#,##0.##')}\u00a0%",
+        "code_view_bytes": viewers.CODE_VIEW_BYTES,
+        "image_types": viewers.IMAGE_TYPES,
+    }
 
 
 def _load(evidence_id: int) -> Evidence:
@@ -146,12 +161,16 @@ def render_detail(item: Evidence, *, assessment_form: AssessmentForm | None = No
     tag_form.competency.choices = [SelectChoice("", _("Choisissez…"))] + [
         SelectChoice(c.code, f"{c.code} — {c.statement[:90]}", optgroup=f"{b.code} {b.title}")
         for b in (cert.blocks if cert else []) for c in b.competencies]
-    return render_template("evidence/detail.html", item=item, tag_form=tag_form, empty_form=EmptyForm(),
+    views = [viewers.file_view(f) for f in item.files]
+    page = render_template("evidence/detail.html", item=item, tag_form=tag_form, empty_form=EmptyForm(),
                            description=render_markdown(item.description), can_edit=can_edit,
                            can_assess=access.can_assess_learner(current_user, item.owner),
-                           review=assessment_service.evidence_review(item),
+                           review=assessment_service.evidence_review(item), views=views,
                            assessment_form=assessment_form, comment_form=comment_form or CommentForm(),
-                           level_choices=LEVEL_CHOICES), status
+                           level_choices=LEVEL_CHOICES)
+    # Rendered first, committed after: the only writes here are the files' analyses, kept for next time.
+    db.session.commit()
+    return page, status
 
 
 @bp.route("/<int:evidence_id>/submit", methods=["POST"])
@@ -295,6 +314,66 @@ def download(evidence_id: int, file_id: int):
     response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _load_file(evidence_id: int, file_id: int) -> tuple[Evidence, EvidenceFile]:
+    item = _load(evidence_id)
+    file = db.session.get(EvidenceFile, file_id)
+    access.ensure(file is not None and file.evidence_id == item.id)
+    return item, file
+
+
+@bp.route("/<int:evidence_id>/files/<int:file_id>/image")
+@login_required
+def image(evidence_id: int, file_id: int):
+    """An image file for an ``<img>`` of the page, SVG included, always under a sandbox CSP."""
+    _item, file = _load_file(evidence_id, file_id)
+    blob = file.blob
+    if blob.media_type not in viewers.IMAGE_TYPES:
+        abort(404)
+    if blob.sha256 in request.if_none_match:  # content-addressed: the hash is the version
+        response = Response(status=304)
+    else:
+        # Always streamed, never a presigned redirect: the page's CSP only allows images from 'self',
+        # and only this response can carry the sandbox policy that keeps an SVG's scripts inert.
+        try:
+            reader = get_storage().open(blob.storage_key)
+        except StorageError:
+            abort(503)
+        response = Response(_stream(reader), content_type=blob.media_type, direct_passthrough=True)
+        response.headers["Content-Length"] = str(blob.size)
+    response.set_etag(blob.sha256)
+    response.headers["Content-Disposition"] = content_disposition(file.filename, inline=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Opened on its own, an SVG is a document: no script runs, nothing loads, no same-origin access.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _stream(reader):  # type: ignore[no-untyped-def]
+    with reader:
+        yield from reader
+
+
+@bp.route("/<int:evidence_id>/files/<int:file_id>/archive")
+@login_required
+def archive_entry(evidence_id: int, file_id: int):
+    """One file of an archive, highlighted (``?path=`` names it as the archive's tree lists it)."""
+    item, file = _load_file(evidence_id, file_id)
+    path = request.args.get("path", "")
+    refusal = entry = None
+    try:
+        entry = viewers.archive_entry(file, path)
+    except EntryNotFound:
+        abort(404)
+    except ArchiveRefused as exc:
+        refusal = exc
+    except StorageError:
+        abort(503)
+    page = render_template("evidence/archive_entry.html", item=item, file=file, entry=entry, refusal=refusal)
+    db.session.commit()  # the archive's listing, if this was its first reading
+    return page, 422 if refusal else 200
 
 
 @bp.route("/<int:evidence_id>/tags", methods=["POST"])

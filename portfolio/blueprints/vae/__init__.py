@@ -1,0 +1,3 @@
+from portfolio.blueprints.vae.views import bp
+
+__all__ = ["bp"]
