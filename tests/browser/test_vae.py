@@ -100,6 +100,16 @@ def test_candidate_writes_and_sends_and_the_jury_decides(browse, people):  # typ
     assert page.url.startswith(dossier_url)
     assert page.locator("#ready").count() == 1
 
+    # Export the draft (PDF): a job, its progress page, then the download link.
+    browse.submit(page.locator("form:has(input[name=kind][value=pdf]) button[type=submit]"))
+    assert re.search(r"/vae/exports/\d+$", page.url)
+    assert page.locator("#export-progress").get_attribute("value") == "100"
+    download = page.locator("#export-download a")
+    assert download.is_visible()
+    response = page.request.get(download.get_attribute("href"))
+    assert response.ok and response.body().startswith(b"%PDF")
+    browse.visit(dossier_url)
+
     browse.submit(page.locator("#send-form button[type=submit]"))
     assert re.search(r"/vae/versions/\d+$", page.url)
     version_url = page.url
