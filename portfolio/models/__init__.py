@@ -1,5 +1,6 @@
 """All models, importable from one place (Alembic autogenerate sees them through here)."""
 
+from portfolio.models.analysis import AnalysisKind, BlobAnalysis
 from portfolio.models.assessment import (
     Assessment,
     BlockDecision,
@@ -45,6 +46,8 @@ from portfolio.models.vae import (
 )
 
 __all__ = [
+    "AnalysisKind",
+    "BlobAnalysis",
     "BlockResult",
     "Dossier",
     "DossierClaim",

@@ -38,10 +38,7 @@ from portfolio.analysis.reports import (
     parse_report,
 )
 from portfolio.extensions import db
-from portfolio.models import Blob, Evidence, EvidenceFile
-
-# Imported here until the model is re-exported from portfolio.models (it must be mapped before use).
-from portfolio.models.analysis import AnalysisKind, BlobAnalysis
+from portfolio.models import AnalysisKind, Blob, BlobAnalysis, Evidence, EvidenceFile
 from portfolio.models.base import utcnow
 from portfolio.storage import StorageError, get_storage
 
