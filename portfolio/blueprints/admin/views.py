@@ -16,6 +16,7 @@ from portfolio.blueprints.admin.forms import (
     UserCreateForm,
     UserEditForm,
 )
+from portfolio.blueprints.forms import form_error
 from portfolio.extensions import db
 from portfolio.models import Certification, Cohort, CohortMembership, MemberRole, User
 from portfolio.services import access, cohorts, users
@@ -28,14 +29,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @access.permission_required(access.Permission.ADMINISTER)
 def require_admin() -> None:
     """Every admin page needs the administer permission."""
-
-
-def _form_error(form, exc: DomainError) -> None:  # type: ignore[no-untyped-def]
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 @bp.route("/")
@@ -66,7 +59,7 @@ def user_create():
                                      password=form.password.data, locale=form.locale.data, actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Compte créé pour %(email)s.", email=user.email), "success")
@@ -90,7 +83,7 @@ def user_edit(user_id: int):
                 users.set_password(user, form.password.data, actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Compte mis à jour."), "success")
@@ -110,7 +103,7 @@ def cohort_list():
                                            form.year.data, actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Promotion « %(name)s » créée.", name=cohort.name), "success")
@@ -138,7 +131,7 @@ def cohort_detail(cohort_id: int):
             cohorts.add_member(cohort, user, MemberRole(form.role.data), actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("%(name)s ajouté·e à la promotion.", name=user.name), "success")

@@ -16,6 +16,7 @@ from portfolio.analysis.archives import ArchiveRefused, EntryNotFound
 from portfolio.blueprints.admin.forms import EmptyForm
 from portfolio.blueprints.assessment.forms import LEVEL_CHOICES, AssessmentForm, CommentForm
 from portfolio.blueprints.evidence.forms import KIND_CHOICES, EvidenceForm, FilterForm, TagForm
+from portfolio.blueprints.forms import form_error
 from portfolio.extensions import db
 from portfolio.markdown import render_markdown
 from portfolio.models import Block, Certification, Evidence, EvidenceFile, EvidenceStatus
@@ -58,14 +59,6 @@ def _load_own(evidence_id: int) -> Evidence:
     if not access.can_edit_evidence(current_user, found):
         abort(403)
     return found
-
-
-def _form_error(form, exc: DomainError) -> None:  # type: ignore[no-untyped-def]
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 def _uploads() -> list[evidence_service.Upload | evidence_service.StagedUpload]:
@@ -137,7 +130,7 @@ def create():
                 uploads=_uploads())
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Preuve enregistrée. Rattachez-la maintenant aux compétences qu'elle démontre."), "success")
@@ -236,7 +229,7 @@ def edit(evidence_id: int):
             evidence_service.add_files(item, _uploads(), actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Preuve mise à jour."), "success")

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from portfolio.blueprints.admin.forms import EmptyForm
+from portfolio.blueprints.forms import form_error
 from portfolio.blueprints.logbook.forms import (
     EntryForm,
     InternshipForm,
@@ -57,14 +58,6 @@ def _load_entry(internship: Internship, entry_id: int) -> LogbookEntry:
     entry = db.session.get(LogbookEntry, entry_id)
     access.ensure(entry is not None and entry.internship_id == internship.id)
     return entry
-
-
-def _form_error(form, exc: DomainError) -> None:  # type: ignore[no-untyped-def]
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 def _flash_errors(form) -> None:  # type: ignore[no-untyped-def]
@@ -133,7 +126,7 @@ def create():
                 end_date=form.end_date.data, expected_hours=form.expected_hours.data)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Stage enregistré. Ajoutez maintenant les entrées de votre journal."), "success")
@@ -175,7 +168,7 @@ def edit(internship_id: int):
                 start_date=form.start_date.data, end_date=form.end_date.data, expected_hours=form.expected_hours.data)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Stage mis à jour."), "success")
@@ -197,7 +190,7 @@ def add_entry(internship_id: int):
                               activities=form.activities.data, competency_codes=form.competencies.data or [])
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Entrée ajoutée."), "success")
@@ -226,7 +219,7 @@ def edit_entry(internship_id: int, entry_id: int):
             return redirect(url_for("logbook.detail", internship_id=item.id) + "#entries"), 303
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Entrée mise à jour."), "success")
@@ -396,7 +389,7 @@ def signoff(token: str):
             signed = service.sign_entries(link, form.entries.data, name=form.name.data, comment=form.comment.data)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(ngettext("Merci : %(num)d entrée signée.", "Merci : %(num)d entrées signées.", len(signed)),
@@ -422,7 +415,7 @@ def return_entry(token: str, entry_id: int):
             db.session.rollback()
             if exc.field is None:
                 abort(404)
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Entrée renvoyée à l'apprenant·e avec votre remarque."), "success")

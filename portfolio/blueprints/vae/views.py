@@ -10,6 +10,7 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from portfolio.blueprints.admin.forms import EmptyForm
+from portfolio.blueprints.forms import form_error
 from portfolio.blueprints.vae.forms import (
     AdviserForm,
     AssignForm,
@@ -68,14 +69,6 @@ def candidate_required(view):  # type: ignore[no-untyped-def]
         return view(*args, **kwargs)
 
     return wrapped
-
-
-def _form_error(form, exc: DomainError) -> None:  # type: ignore[no-untyped-def]
-    target = getattr(form, exc.field, None) if exc.field else None
-    if target is not None and hasattr(target, "errors"):
-        target.errors = [*target.errors, exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 def _flash_errors(form) -> None:  # type: ignore[no-untyped-def]
@@ -138,7 +131,7 @@ def home():
             dossier = service.get_or_create_dossier(current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Certification choisie. Décrivez maintenant vos expériences."), "success")
@@ -183,7 +176,7 @@ def experience_create():
             service.set_experience_evidence(item, form.evidence.data or [], actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Expérience enregistrée."), "success")
@@ -202,7 +195,7 @@ def experience_edit(experience_id: int):
             service.set_experience_evidence(item, form.evidence.data or [], actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Expérience mise à jour."), "success")
@@ -251,7 +244,7 @@ def edit_presentation(dossier_id: int):
             service.update_presentation(dossier, form.presentation.data or "", actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Présentation enregistrée."), "success")
@@ -499,7 +492,7 @@ def juries():
                                        actor=current_user)
         except DomainError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             db.session.commit()
             flash(_("Jury « %(name)s » créé.", name=jury.name), "success")
