@@ -7,6 +7,7 @@ that ``flask storage sweep`` removes after a grace period; a row never points at
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ from portfolio.models import (
 )
 from portfolio.services.audit import record_event
 from portfolio.services.errors import Conflict, DomainError, NotFound
-from portfolio.storage import BlobNotFound, BlobTooLarge, EmptyBlob, StorageUnavailable, get_storage
+from portfolio.storage import BlobNotFound, BlobTooLarge, EmptyBlob, StorageError, StorageUnavailable, get_storage
+
+log = logging.getLogger("portfolio")
 
 MAX_FILENAME = 255
 MAX_TITLE = 200
@@ -348,6 +351,16 @@ def _release_blobs(blob_ids: Iterable[int]) -> list[str]:
             db.session.delete(blob)
     db.session.flush()
     return keys
+
+
+def delete_released_objects(keys: Iterable[str]) -> None:
+    """After the commit: remove the objects no row refers to any more (the sweep catches failures)."""
+    storage = get_storage()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except StorageError:
+            log.warning("could not delete %s after commit; left for the sweep", key)
 
 
 def remove_file(evidence: Evidence, file: EvidenceFile, *, actor: User) -> list[str]:

@@ -8,7 +8,6 @@ message. What the caller may not see answers 404, as everywhere else in the appl
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 from typing import Any
 
@@ -41,7 +40,6 @@ from portfolio.storage import StorageError, content_disposition, get_storage
 from portfolio.uploads import stream_files_to
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-log = logging.getLogger("portfolio")
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
 EDITABLE_FIELDS = ("title", "kind", "context", "occurred_on", "description", "url")
@@ -190,16 +188,6 @@ def _date(value: Any, default: date) -> date:
         raise ApiError(422, "invalid", _("Date invalide : utilisez le format AAAA-MM-JJ."), "occurred_on") from None
 
 
-def _delete_keys(keys: list[str]) -> None:
-    """After the commit: remove objects no row refers to any more (the sweep catches failures)."""
-    storage = get_storage()
-    for key in keys:
-        try:
-            storage.delete(key)
-        except StorageError:
-            log.warning("could not delete %s after commit; left for the sweep", key)
-
-
 # --- routes ------------------------------------------------------------------------------------------
 
 @bp.get("/openapi.json")
@@ -292,7 +280,7 @@ def delete_evidence(evidence_id: int):
     item = _load_own(evidence_id)
     keys = evidence_service.delete_evidence(item, actor=_user())
     db.session.commit()
-    _delete_keys(keys)
+    evidence_service.delete_released_objects(keys)
     return "", 204
 
 

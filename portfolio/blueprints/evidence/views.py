@@ -3,8 +3,6 @@ whoever may read it; the page also carries its assessments and comments (see the
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
@@ -28,7 +26,6 @@ from portfolio.services.errors import DomainError
 from portfolio.storage import StorageError, content_disposition, get_storage
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
-log = logging.getLogger("portfolio")
 
 #: Types a browser may show in the page; everything else is downloaded (SVG and HTML never inline).
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"})
@@ -83,15 +80,6 @@ def staged_uploads(form) -> list[evidence_service.StagedUpload]:  # type: ignore
             size=int(size) if size.isdigit() else None,
             sha256=(hashes[i] or None) if i < len(hashes) else None))
     return result
-
-
-def _delete_keys_after_commit(keys: list[str]) -> None:
-    storage = get_storage()
-    for key in keys:
-        try:
-            storage.delete(key)
-        except StorageError:  # the sweep will remove it later
-            log.warning("could not delete %s after commit; left for the sweep", key)
 
 
 def _certification() -> Certification | None:
@@ -251,7 +239,7 @@ def delete(evidence_id: int):
         flash(exc.message, "error")
         return redirect(url_for("evidence.detail", evidence_id=evidence_id))
     db.session.commit()
-    _delete_keys_after_commit(keys)
+    evidence_service.delete_released_objects(keys)
     flash(_("Preuve supprimée."), "success")
     return redirect(url_for("evidence.index"))
 
@@ -272,7 +260,7 @@ def delete_file(evidence_id: int, file_id: int):
         flash(exc.message, "error")
     else:
         db.session.commit()
-        _delete_keys_after_commit(keys)
+        evidence_service.delete_released_objects(keys)
         flash(_("Fichier retiré."), "success")
     return redirect(url_for("evidence.detail", evidence_id=evidence_id))
 
