@@ -6,8 +6,12 @@ FLASK  := $(BIN)/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): each has its own database, S3 servers, browser and ports; a module's
+# tests stay together in one process (--dist loadfile). TEST_WORKERS=0 runs in this process only.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
 
-.PHONY: run test test-db install lint bench setup clean-venv
+.PHONY: run test test-db install lint typecheck bench setup clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,14 +39,18 @@ run: setup
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The database suite again, on the database named by PORTFOLIO_TEST_DATABASE_URL (PostgreSQL in CI).
 test-db: install
-	$(BIN)/python -m pytest -m db $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m db $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+typecheck: install
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/run.py

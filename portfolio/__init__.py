@@ -1,4 +1,8 @@
-"""portfolio: a competency e-portfolio for French professional certifications (RNCP)."""
+"""portfolio: a competency e-portfolio for French professional certifications (RNCP).
+
+Every import is at the top of its module (tests/test_imports.py): importing any ``portfolio`` module
+imports this package, and so the whole application, whose modules import one another without a circle.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,26 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portfolio.config import ConfigError, default_config, load_env, validate_config
+from portfolio import cli, i18n, jobs, storage, unit_of_work, uploads, web
+from portfolio.blueprints.admin import succession as _admin_succession  # noqa: F401  (its routes, on admin_bp)
+from portfolio.blueprints.admin.views import bp as admin_bp
+from portfolio.blueprints.api.views import bp as api_bp
+from portfolio.blueprints.assessment.views import bp as assessment_bp
+from portfolio.blueprints.auth.views import bp as auth_bp
+from portfolio.blueprints.credentials.views import bp as credentials_bp
+from portfolio.blueprints.evidence.views import bp as evidence_bp
+from portfolio.blueprints.frameworks.views import bp as frameworks_bp
+from portfolio.blueprints.logbook.views import bp as logbook_bp
+from portfolio.blueprints.lti.views import bp as lti_bp
+from portfolio.blueprints.main.views import bp as main_bp
+from portfolio.blueprints.privacy.views import bp as privacy_bp
+from portfolio.blueprints.share.views import bp as share_bp
+from portfolio.blueprints.vae.views import bp as vae_bp
+from portfolio.config import PROXY_FIX_KEYS, ConfigError, default_config, load_env, validate_config
+from portfolio.extensions import babel, csrf, db, limiter, login_manager, migrate
+from portfolio.services import access
 from portfolio.uploads import StreamingRequest
 
 __all__ = ["ConfigError", "create_app"]
@@ -27,7 +49,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_hooks(app)
     register_cli(app)
+    register_proxy_fix(app)
     return app
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Trust the X-Forwarded-* headers of as many reverse proxies as configured, none by default: a
+    client cannot pick its own address (for the sign-in limit) by sending the header itself."""
+    hops = {key.removeprefix("PROXY_FIX_").lower(): app.config[key] for key in PROXY_FIX_KEYS}
+    if any(hops.values()):
+        app.wsgi_app = ProxyFix(app.wsgi_app, **hops)  # type: ignore[method-assign]
 
 
 def register_config(app: Flask, overrides: dict[str, Any] | None) -> None:
@@ -42,15 +73,12 @@ def register_config(app: Flask, overrides: dict[str, Any] | None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from portfolio import i18n, storage
-    from portfolio.extensions import babel, csrf, db, limiter, login_manager, migrate
-    from portfolio.services import access
-
     db.init_app(app)
     migrations = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
     migrate.init_app(app, db, directory=migrations, render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     access.init_login(login_manager)
@@ -58,17 +86,6 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portfolio.blueprints.admin import bp as admin_bp
-    from portfolio.blueprints.api import bp as api_bp
-    from portfolio.blueprints.assessment import bp as assessment_bp
-    from portfolio.blueprints.auth import bp as auth_bp
-    from portfolio.blueprints.evidence import bp as evidence_bp
-    from portfolio.blueprints.frameworks import bp as frameworks_bp
-    from portfolio.blueprints.logbook import bp as logbook_bp
-    from portfolio.blueprints.main import bp as main_bp
-    from portfolio.blueprints.vae import bp as vae_bp
-    from portfolio.extensions import csrf
-
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(frameworks_bp)
@@ -78,17 +95,22 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(logbook_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(vae_bp)
+    app.register_blueprint(privacy_bp)
+    app.register_blueprint(share_bp)
+    app.register_blueprint(lti_bp)
+    app.register_blueprint(credentials_bp)
     # The API reads no cookie, only a bearer token: there is no cross-site request to forge.
     csrf.exempt(api_bp)
 
 
 def register_hooks(app: Flask) -> None:
-    from portfolio import web
-
+    unit_of_work.init_app(app)
+    uploads.init_app(app)
     web.init_app(app)
 
 
 def register_cli(app: Flask) -> None:
-    from portfolio import cli
-
     cli.init_app(app)
+
+
+jobs.use_app_factory(create_app)  # a job run outside an application builds one with it

@@ -2,24 +2,45 @@
 
 Each command refuses bad input with one clear line and a non-zero exit, and then changes nothing:
 every command runs in one transaction committed only at its end.
+
+Over 400 lines: the commands of several areas, each a few lines over a service (the dossier, LTI,
+privacy and outbox commands have their own modules already).
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from portfolio.cli_credentials import credentials_cli
+from portfolio.cli_dossier import dossier_cli
+from portfolio.cli_lti import lti_cli
+from portfolio.cli_outbox import outbox_cli
+from portfolio.cli_privacy import privacy_cli
+from portfolio.cli_support import fail, transaction
 from portfolio.extensions import db
-from portfolio.models import MemberRole, Role
-from portfolio.services import audit, cohorts, frameworks, users
+from portfolio.formatting import count_fr
+from portfolio.frameworks.case import export_case
+from portfolio.frameworks.formats import (
+    FrameworkFormatError,
+    builtin_path,
+    iter_france_competences,
+    load_framework_file,
+    normalize_code,
+)
+from portfolio.jobs import worker_command
+from portfolio.models import ApiToken, Certification, MemberRole, Role
+from portfolio.services import audit, cohorts, frameworks, succession, tokens, users, vae
 from portfolio.services.errors import DomainError
+from portfolio.services.storage_maintenance import find_orphans, verify_blobs
+from portfolio.storage import StorageError, get_storage
 
 users_cli = AppGroup("users", help="Manage accounts.")
 cohorts_cli = AppGroup("cohorts", help="Manage cohorts (promotions).")
@@ -27,26 +48,6 @@ frameworks_cli = AppGroup("frameworks", help="Import and list certification fram
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 tokens_cli = AppGroup("tokens", help="Personal access tokens for the API.")
 storage_cli = AppGroup("storage", help="Check and clean the evidence store.")
-
-
-def fail(message: str) -> None:
-    click.echo(f"Erreur : {message}", err=True)
-    sys.exit(1)
-
-
-@contextmanager
-def unit_of_work() -> Iterator[None]:
-    """Commit once at the end; on a refusal, roll back and exit non-zero with the message."""
-    try:
-        yield
-    except DomainError as exc:
-        db.session.rollback()
-        fail(exc.message)
-    except Exception:
-        db.session.rollback()
-        raise
-    else:
-        db.session.commit()
 
 
 # --- users -----------------------------------------------------------------------------------------
@@ -64,9 +65,8 @@ def unit_of_work() -> Iterator[None]:
 def users_create(email: str, name: str | None, roles: tuple[str, ...], password_stdin: bool,
                  locale: str, certification_code: str | None) -> None:
     """Create an account."""
-    from portfolio.services import vae
 
-    with unit_of_work():
+    with transaction():
         parsed = users.parse_roles(roles)
         certification = None
         if certification_code is not None:
@@ -102,9 +102,8 @@ def users_list() -> None:
 @with_appcontext
 def users_token(email: str, name: str) -> None:
     """Create a personal access token for the API; the token alone is printed on the last line."""
-    from portfolio.services import tokens
 
-    with unit_of_work():
+    with transaction():
         user = users.find_user_by_email(email)
         if user is None:
             raise DomainError(f"Aucun compte pour {email}")
@@ -122,7 +121,7 @@ def users_token(email: str, name: str) -> None:
 @with_appcontext
 def cohorts_create(name: str, certification: str, year: int) -> None:
     """Create a cohort for a certification and a year."""
-    with unit_of_work():
+    with transaction():
         cert = cohorts.current_certification(certification)
         if cert is None:
             raise DomainError(f"Certification inconnue : {certification} (importez-la d'abord).")
@@ -137,7 +136,7 @@ def cohorts_create(name: str, certification: str, year: int) -> None:
 @with_appcontext
 def cohorts_add(name: str, email: str, as_: str) -> None:
     """Add a learner or a tutor to a cohort."""
-    with unit_of_work():
+    with transaction():
         cohort = cohorts.find_cohort(name)
         if cohort is None:
             raise DomainError(f"Promotion inconnue : {name}")
@@ -156,7 +155,7 @@ def cohorts_list() -> None:
         learners = len(cohort.members(MemberRole.LEARNER))
         tutors = len(cohort.members(MemberRole.TUTOR))
         click.echo(f"{cohort.name}\t{cohort.certification.code}\t{cohort.year}\t"
-                   f"{learners} apprenant(s)\t{tutors} formateur(s)")
+                   f"{count_fr(learners, 'apprenant')}\t{count_fr(tutors, 'formateur')}")
 
 
 # --- frameworks ------------------------------------------------------------------------------------
@@ -166,13 +165,7 @@ def cohorts_list() -> None:
 @click.option("--only", help="Comma-separated fiche codes to keep from a France Compétences export.")
 @with_appcontext
 def frameworks_import(source: str, only: str | None) -> None:
-    """Import a framework file (our JSON, or a France Compétences XML/zip), or a shipped one by code."""
-    from portfolio.frameworks.formats import (
-        FrameworkFormatError,
-        builtin_path,
-        iter_france_competences,
-        load_framework_file,
-    )
+    """Import a framework file (our JSON, a CASE 1.0 CFPackage, a France Compétences XML/zip), or a shipped one."""
 
     path = Path(source)
     if not path.exists():
@@ -189,13 +182,90 @@ def frameworks_import(source: str, only: str | None) -> None:
         fail(str(exc))
     if not parsed:
         fail("Aucune certification trouvée dans ce fichier" + (f" pour {only}." if only else "."))
-    with unit_of_work():
+    with transaction():
         for data in parsed:
             result = frameworks.import_certification(data)
             state = "créée" if result.created else ("mise à jour" if result.changed else "inchangée")
             review = sum(c.needs_review for b in data.blocks for c in b.competencies)
-            note = f", {review} compétence(s) à relire" if review else ""
-            click.echo(f"{data.code} ({data.registration}) : {state} — {len(data.blocks)} bloc(s){note}")
+            note = f", {count_fr(review, 'compétence')} à relire" if review else ""
+            click.echo(f"{data.code} ({data.registration}) : {state} — {count_fr(len(data.blocks), 'bloc')}{note}")
+
+
+@frameworks_cli.command("export")
+@click.argument("code")
+@click.option("--format", "fmt", type=click.Choice(["case"]), default="case", show_default=True,
+              help="case: a 1EdTech CASE 1.0 CFPackage (JSON).")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout.")
+@with_appcontext
+def frameworks_export(code: str, fmt: str, out: str | None) -> None:
+    """Export the latest registration of a certification (by code) as a CASE CFPackage."""
+    cert = frameworks.find_certification(normalize_code(code))
+    if cert is None:
+        fail(f"Certification inconnue : {code} (flask frameworks import).")
+    package = export_case(frameworks.certification_data(cert), changed_at=cert.created_at)
+    text = json.dumps(package, ensure_ascii=False, indent=2) + "\n"
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"{cert.code} exporté au format CASE : {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _registration(text: str) -> Certification:
+    """``RNCP35340`` (its latest registration) or ``RNCP35340@2021-03-01``."""
+    code, _, registration = text.partition("@")
+    code = normalize_code(code)
+    if registration:
+        cert = db.session.scalar(db.select(Certification).where(Certification.code == code,
+                                                                 Certification.registration == registration))
+    else:
+        cert = frameworks.find_certification(code)
+    if cert is None:
+        fail(f"Certification inconnue : {text} (flask frameworks import ; CODE ou CODE@AAAA-MM-JJ).")
+    assert cert is not None  # fail() exits
+    return cert
+
+
+@frameworks_cli.command("successor")
+@click.argument("old")
+@click.argument("new")
+@click.option("--suggest", is_flag=True,
+              help="Save the suggested correspondences as the mapping when none is saved yet.")
+@click.option("--apply", "apply_", is_flag=True,
+              help="Move the cohorts of OLD to NEW, carrying tags and levels through the saved mapping.")
+@with_appcontext
+def frameworks_successor(old: str, new: str, suggest: bool, apply_: bool) -> None:
+    """Map the competencies of OLD to those of its next version NEW (codes, or CODE@registration)."""
+    with transaction():
+        old_cert, new_cert = _registration(old), _registration(new)
+        pair = succession.load_pair(old_cert.id, new_cert.id)
+        if pair is None:
+            fail("Une version ne peut pas succéder à elle-même.")
+        old_cert, new_cert = pair
+        mapping = succession.find_mapping(old_cert, new_cert)
+        if suggest and mapping is None:
+            mapping = succession.save_suggestions(old_cert, new_cert, actor=None)
+        view = succession.mapping_view(old_cert, new_cert)
+        state = "enregistrée" if view.mapping else "suggérée, non enregistrée (--suggest pour l'enregistrer)"
+        click.echo(f"{old_cert.code} ({old_cert.registration}) → {new_cert.code} ({new_cert.registration}) : "
+                   f"correspondance {state}")
+        for row in view.rows:
+            names = ", ".join(t.code if t else "aucune correspondance" for t in row.targets)
+            score = f" ({row.score})" if row.score is not None else ""
+            click.echo(f"  {row.old.code} → {names}{score}")
+        if not apply_:
+            return
+        if mapping is None:
+            fail("Aucune correspondance enregistrée : lancez d'abord --suggest, ou enregistrez-la dans "
+                 "l'administration.")
+        result = succession.migrate_cohorts(old_cert, new_cert, actor=None)
+        if result.nothing_to_do:
+            click.echo(f"Rien à migrer : aucune promotion n'est plus sur {old_cert.code} ({old_cert.registration}).")
+            return
+        click.echo(f"{count_fr(len(result.cohorts), 'promotion')} vers {new_cert.code} ({', '.join(result.cohorts)}) : "
+                   f"{count_fr(result.learners, 'apprenant·e', 'apprenant·es')}, "
+                   f"{count_fr(result.tags, 'rattachement copié', 'rattachements copiés')}, "
+                   f"{count_fr(result.levels, 'niveau repris', 'niveaux repris')}.")
 
 
 @frameworks_cli.command("list")
@@ -209,22 +279,33 @@ def frameworks_list() -> None:
         state = "" if cert.is_active else " [inactive]"
         click.echo(f"{cert.code} ({cert.registration}) {cert.title}{state}")
         for block, count in blocks:
-            click.echo(f"  {block.code}  {count:>3} compétence(s)  {block.title}")
+            click.echo(f"  {block.code}  {count:>3} {'compétence ' if count < 2 else 'compétences'}  {block.title}")
 
 
 # --- audit -----------------------------------------------------------------------------------------
 
 @audit_cli.command("verify")
+@click.option("--limit", default=20, show_default=True, help="Show at most this many problems.")
 @with_appcontext
-def audit_verify() -> None:
-    """Check the hash chain of audit events; exit 1 naming each broken event."""
-    problems = list(audit.verify_chain())
-    for problem in problems:
-        click.echo(f"Événement {problem.event_id} : {problem.reason}", err=True)
-    if problems:
+def audit_verify(limit: int) -> None:
+    """Check the audit chain (keyed MACs, positions, head, checkpoint); exit 1 saying what is wrong."""
+    report = audit.verify_report()
+    for problem in report.problems[:limit]:
+        where = f"Événement {problem.event_id}" if problem.event_id is not None else "Chaîne"
+        position = f" (n° {problem.seq})" if problem.seq is not None else ""
+        click.echo(f"{where}{position} : {problem.reason}", err=True)
+    if len(report.problems) > limit:
+        click.echo(f"… et {count_fr(len(report.problems) - limit, 'autre problème', 'autres problèmes')}.", err=True)
+    for note in report.notes:
+        click.echo(f"Note : {note}", err=True)
+    if report.problems:
+        first = report.problems[0]
+        click.echo(f"Journal d'audit NON intègre : {count_fr(len(report.problems), 'problème')}, le premier "
+                   f"{'à l’événement ' + str(first.event_id) if first.event_id is not None else 'en fin de chaîne'} "
+                   f"(clé actuelle {report.key_id}).", err=True)
         sys.exit(1)
-    count = db.session.scalar(db.select(db.func.count()).select_from(audit.AuditEvent))
-    click.echo(f"Journal d'audit intact ({count} événement(s)).")
+    click.echo(f"Journal d'audit intact ({count_fr(report.events, 'événement')}, jusqu'au n° {report.last_seq}, "
+               f"clé {report.key_id}).")
 
 
 # --- storage ---------------------------------------------------------------------------------------
@@ -235,12 +316,6 @@ def audit_verify() -> None:
 @with_appcontext
 def storage_sweep(grace: int | None, dry_run: bool) -> None:
     """Remove stored objects no row refers to (left by a crash between the two writes)."""
-    from datetime import timedelta
-
-    from flask import current_app
-
-    from portfolio.services.storage_maintenance import find_orphans
-    from portfolio.storage import StorageError, get_storage
 
     grace_seconds = current_app.config["STORAGE_SWEEP_GRACE_SECONDS"] if grace is None else grace
     storage = get_storage()
@@ -253,16 +328,16 @@ def storage_sweep(grace: int | None, dry_run: bool) -> None:
         aborted = 0 if dry_run else storage.abort_stale_uploads(timedelta(seconds=grace_seconds))
     except StorageError as exc:
         fail(f"stockage indisponible : {exc}")
-    click.echo(f"{len(orphans)} objet(s) orphelin(s){' (simulation)' if dry_run else ' supprimé(s)'}, "
-               f"{aborted} envoi(s) multipart abandonné(s) annulé(s).")
+    n = len(orphans)
+    done = " (simulation)" if dry_run else (" supprimé" if n < 2 else " supprimés")
+    click.echo(f"{count_fr(n, 'objet orphelin', 'objets orphelins')}{done}, "
+               f"{count_fr(aborted, 'envoi multipart abandonné annulé', 'envois multipart abandonnés annulés')}.")
 
 
 @storage_cli.command("verify")
 @with_appcontext
 def storage_verify() -> None:
     """Re-read every stored blob; report any missing or whose SHA-256 differs. Exit 1 if any."""
-    from portfolio.services.storage_maintenance import verify_blobs
-    from portfolio.storage import get_storage
 
     checked = 0
     problems = 0
@@ -271,7 +346,7 @@ def storage_verify() -> None:
         if problem:
             problems += 1
             click.echo(f"{blob.storage_key} : {problem}", err=True)
-    click.echo(f"{checked} fichier(s) vérifié(s), {problems} problème(s).")
+    click.echo(f"{count_fr(checked, 'fichier vérifié', 'fichiers vérifiés')}, {count_fr(problems, 'problème')}.")
     if problems:
         sys.exit(1)
 
@@ -295,9 +370,8 @@ DEMO_ACCOUNTS: list[tuple[str, str, Role]] = [
 @with_appcontext
 def tokens_create(email: str, name: str) -> None:
     """Create a token for an account and print it (once: only its hash is kept)."""
-    from portfolio.services import tokens
 
-    with unit_of_work():
+    with transaction():
         user = users.find_user_by_email(email)
         if user is None:
             fail(f"aucun compte pour {email}")
@@ -310,7 +384,6 @@ def tokens_create(email: str, name: str) -> None:
 @with_appcontext
 def tokens_list(email: str) -> None:
     """List an account's tokens (id, prefix, name, last use, revocation)."""
-    from portfolio.services import tokens
 
     user = users.find_user_by_email(email)
     if user is None:
@@ -326,10 +399,8 @@ def tokens_list(email: str) -> None:
 @with_appcontext
 def tokens_revoke(token_id: int) -> None:
     """Revoke a token by its id (see ``tokens list``)."""
-    from portfolio.models import ApiToken
-    from portfolio.services import tokens
 
-    with unit_of_work():
+    with transaction():
         token = db.session.get(ApiToken, token_id)
         if token is None:
             fail(f"aucun jeton n°{token_id}")
@@ -341,10 +412,11 @@ def tokens_revoke(token_id: int) -> None:
 @with_appcontext
 def demo() -> None:
     """Load RNCP 28754 and, on an empty database, create one demo account per role (passwords printed once)."""
-    from portfolio.frameworks.formats import builtin_path, load_framework_file
 
-    with unit_of_work():
-        for data in load_framework_file(builtin_path("RNCP28754")):
+    with transaction():
+        shipped = builtin_path("RNCP28754")
+        assert shipped is not None, "RNCP28754.json ships with the package"
+        for data in load_framework_file(shipped):
             frameworks.import_certification(data)
         if db.session.scalar(db.select(db.func.count()).select_from(users.User)):
             click.echo("Comptes existants conservés (les mots de passe ne sont affichés qu'à la création).")
@@ -361,10 +433,7 @@ def demo() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from portfolio.cli_dossier import dossier_cli
-    from portfolio.jobs import worker_command
-
-    commands: list[Callable] = [users_cli, cohorts_cli, frameworks_cli, audit_cli, tokens_cli, storage_cli, demo,
-                                dossier_cli, worker_command]
+    commands: list[click.Command] = [users_cli, cohorts_cli, frameworks_cli, audit_cli, tokens_cli, storage_cli, demo,
+                                dossier_cli, privacy_cli, worker_command, lti_cli, outbox_cli, credentials_cli]
     for command in commands:
         app.cli.add_command(command)

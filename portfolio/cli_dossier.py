@@ -10,15 +10,27 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from portfolio.cli_support import transaction
 from portfolio.extensions import db
+from portfolio.formatting import count_fr
+from portfolio.models import Certification, Dossier
+from portfolio.services.audit import record_event
+from portfolio.services.dossier_export import (
+    MANIFEST_JSON,
+    MANIFEST_TXT,
+    render_dossier_pdf,
+    verify_archive,
+    write_archive,
+)
 from portfolio.services.errors import DomainError
+from portfolio.services.users import find_user_by_email
+from portfolio.services.vae import dossier_snapshot
+from portfolio.storage import StorageError, get_storage
 
 dossier_cli = AppGroup("dossier", help="Export VAE dossiers and check their archives.")
 
 
-def _find_dossier(email: str, certification: str | None):  # type: ignore[no-untyped-def]
-    from portfolio.models import Certification, Dossier
-    from portfolio.services.users import find_user_by_email
+def _find_dossier(email: str, certification: str | None):
 
     user = find_user_by_email(email)
     if user is None:
@@ -36,12 +48,8 @@ def _find_dossier(email: str, certification: str | None):  # type: ignore[no-unt
     return dossiers[0]
 
 
-def _snapshot(dossier, version: str | None) -> tuple[dict, bool, str]:  # type: ignore[no-untyped-def]
+def _snapshot(dossier, version: str | None) -> tuple[dict, bool, str]:
     if version is None:
-        try:
-            from portfolio.services.vae import dossier_snapshot
-        except ImportError as exc:
-            raise DomainError(f"Le brouillon ne peut pas être exporté : {exc}") from exc
         return dossier_snapshot(dossier), True, "brouillon"
     if not dossier.versions:
         raise DomainError("Ce dossier n'a encore jamais été envoyé : exportez le brouillon (sans --version).")
@@ -68,12 +76,8 @@ def _snapshot(dossier, version: str | None) -> tuple[dict, bool, str]:  # type: 
 @click.option("--certification", default=None, help="Certification code, when the candidate has several dossiers.")
 def dossier_export(email: str, out: Path, version: str | None, certification: str | None) -> None:
     """Write a candidate's dossier (PDF and archive) into a folder."""
-    from portfolio.cli import unit_of_work
-    from portfolio.services.audit import record_event
-    from portfolio.services.dossier_export import render_dossier_pdf, write_archive
-    from portfolio.storage import StorageError, get_storage
 
-    with unit_of_work():
+    with transaction():
         dossier = _find_dossier(email, certification)
         snapshot, draft, label = _snapshot(dossier, version)
         pdf = render_dossier_pdf(snapshot, draft=draft)
@@ -97,7 +101,7 @@ def dossier_export(email: str, out: Path, version: str | None, certification: st
         record_event("dossier.export_cli", actor=None, subject_type="dossier", subject_id=dossier.id,
                      data={"version": None if draft else snapshot.get("version"), "files": len(manifest["files"]),
                            "pdf_sha256": manifest["pdf"]["sha256"]})
-    click.echo(f"Dossier de {email} ({label}) : {len(manifest['files'])} fichier(s) de preuve")
+    click.echo(f"Dossier de {email} ({label}) : {count_fr(len(manifest['files']), 'fichier', 'fichiers')} de preuve")
     click.echo(str(pdf_path))
     click.echo(str(zip_path))
 
@@ -106,7 +110,6 @@ def dossier_export(email: str, out: Path, version: str | None, certification: st
 @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
 def dossier_verify(archive: Path) -> None:
     """Check an archive against its manifest; exit 1 naming every missing, added or altered file."""
-    from portfolio.services.dossier_export import MANIFEST_JSON, MANIFEST_TXT, verify_archive
 
     if not archive.is_file():
         click.echo(f"Erreur : pas de fichier {archive}", err=True)
@@ -115,7 +118,7 @@ def dossier_verify(archive: Path) -> None:
     if problems:
         for problem in problems:
             click.echo(str(problem))
-        click.echo(f"archive altérée : {len(problems)} problème(s)", err=True)
+        click.echo(f"archive altérée : {count_fr(len(problems), 'problème')}", err=True)
         raise SystemExit(1)
     with zipfile.ZipFile(archive) as zf:
         count = sum(1 for n in zf.namelist() if not n.endswith("/") and n not in (MANIFEST_JSON, MANIFEST_TXT))

@@ -1,75 +1,81 @@
-"""Background jobs on RQ (Redis): the queue, the job entry points and ``flask --app wsgi worker``.
+"""Background jobs on RQ (Redis): the queue, running a job in an application context, and
+``flask --app wsgi worker``. The jobs themselves live with their services (``dossier_export.job``).
 
 Jobs run ``portfolio`` services inside an application context: the worker command's own (the forked
 work horse inherits it and drops the database connections it inherited), or a fresh ``create_app()``
-when a job runs in a process that has none.
+when a job runs in a process that has none. The package names its factory here as it is imported
+(``use_app_factory``): this module does not import the package, which imports every service that
+enqueues through this module.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from flask import Flask, current_app, has_app_context
 from flask.cli import with_appcontext
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import Queue, Worker
+
+from portfolio.extensions import db
 
 QUEUE_NAME = "portfolio"
 JOB_TIMEOUT = 3 * 3600  # an archive of several GiB on a slow store takes a while
 RESULT_TTL = 24 * 3600
+T = TypeVar("T")
 
 
-def redis_connection(url: str | None = None):  # type: ignore[no-untyped-def]
-    from redis import Redis
-
+def redis_connection(url: str | None = None):
     return Redis.from_url(url or current_app.config["REDIS_URL"])
 
 
-def export_queue(url: str | None = None):  # type: ignore[no-untyped-def]
-    from rq import Queue
-
+def export_queue(url: str | None = None):
     return Queue(QUEUE_NAME, connection=redis_connection(url))
 
 
-def enqueue_work_export(export_id: int):  # type: ignore[no-untyped-def]
-    """Put the build of one dossier export on the queue (call it after the export row is committed)."""
-    return export_queue().enqueue(work_export, export_id, job_timeout=JOB_TIMEOUT, result_ttl=RESULT_TTL,
-                                  failure_ttl=RESULT_TTL, description=f"dossier export {export_id}")
+def enqueue(func: Callable[..., Any], *args: Any, description: str):
+    """Put ``func(*args)`` on the queue (call it once the rows the job reads are committed)."""
+    return export_queue().enqueue(func, *args, job_timeout=JOB_TIMEOUT, result_ttl=RESULT_TTL,
+                                  failure_ttl=RESULT_TTL, description=description)
+
+
+_app_factory: list[Callable[[], Flask]] = []
+
+
+def use_app_factory(factory: Callable[[], Flask]) -> None:
+    """Called once by ``portfolio`` with ``create_app``: what builds an app for a job outside one."""
+    _app_factory[:] = [factory]
 
 
 @functools.cache
 def _worker_app() -> Flask:
-    from portfolio import create_app
+    if not _app_factory:  # pragma: no cover - importing portfolio.jobs imports the portfolio package first
+        raise RuntimeError("portfolio.jobs: no application factory registered")
+    return _app_factory[0]()
 
-    return create_app()
 
-
-def work_export(export_id: int) -> str:
-    """The RQ job: build the export in an application context (see ``dossier_export.run_export``)."""
-    from portfolio.services.dossier_export import run_export
-
+def in_app_context(func: Callable[..., T], *args: Any) -> T:
+    """Run a job's function in an application context: the caller's, else the worker's own app."""
     if has_app_context():
-        return run_export(export_id)
+        return func(*args)
     with _worker_app().app_context():
-        return run_export(export_id)
+        return func(*args)
 
 
-def _worker_class():  # type: ignore[no-untyped-def]
-    from rq import Worker
+class AppWorker(Worker):
+    """Forks a work horse per job, which first drops the pooled database connections it inherited
+    (they belong to the parent: sharing a socket across processes corrupts both)."""
 
-    class AppWorker(Worker):
-        """Forks a work horse per job, which first drops the pooled database connections it inherited
-        (they belong to the parent: sharing a socket across processes corrupts both)."""
-
-        def main_work_horse(self, job, queue):  # type: ignore[no-untyped-def]
-            from portfolio.extensions import db
-
-            if has_app_context():
-                for engine in db.engines.values():
-                    engine.dispose(close=False)
-            return super().main_work_horse(job, queue)
-
-    return AppWorker
+    def main_work_horse(self, job, queue):
+        if has_app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
+        return super().main_work_horse(job, queue)
 
 
 @click.command("worker")
@@ -82,13 +88,11 @@ def worker_command(burst: bool) -> None:
         click.echo("Erreur : PORTFOLIO_REDIS_URL n'est pas défini : sans Redis, les exports tournent dans le "
                    "processus web et aucun worker n'est nécessaire.", err=True)
         sys.exit(1)
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
     connection = redis_connection(url)
     try:
         connection.ping()
     except RedisConnectionError as exc:
         click.echo(f"Erreur : Redis injoignable ({url}) : {exc}", err=True)
         sys.exit(1)
-    worker = _worker_class()([QUEUE_NAME], connection=connection)
+    worker = AppWorker([QUEUE_NAME], connection=connection)
     worker.work(burst=burst, with_scheduler=False)

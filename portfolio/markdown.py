@@ -6,7 +6,10 @@ handlers, ``style`` and ``javascript:``/``data:`` URLs never survive.
 
 from __future__ import annotations
 
-from functools import partial
+import re
+import threading
+from collections.abc import MutableMapping
+from functools import lru_cache, partial
 
 import bleach
 import markdown as md
@@ -22,22 +25,66 @@ ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
 MAX_SOURCE_LENGTH = 50_000
 
 
-def _harden_links(attrs: dict, new: bool = False) -> dict:
+#: A tag's attributes as bleach's linkifier hands them to its callbacks: (namespace, name) -> value.
+_Attrs = MutableMapping[tuple[str | None, str], str]
+
+
+def _harden_links(attrs: _Attrs, new: bool = False) -> _Attrs:
     attrs[(None, "rel")] = "nofollow noopener noreferrer"
     return attrs
 
 
-_cleaner = bleach.sanitizer.Cleaner(
-    tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, protocols=ALLOWED_PROTOCOLS, strip=True,
-    strip_comments=True,
-    filters=[partial(bleach.linkifier.LinkifyFilter, callbacks=[_harden_links], skip_tags={"pre", "code"})],
-)
+def _new_cleaner() -> bleach.sanitizer.Cleaner:
+    return bleach.sanitizer.Cleaner(
+        tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, protocols=ALLOWED_PROTOCOLS, strip=True,
+        strip_comments=True,
+        filters=[partial(bleach.linkifier.LinkifyFilter, callbacks=[_harden_links], skip_tags={"pre", "code"})],
+    )
 
 
-def render_markdown(source: str | None) -> Markup:
-    """Markdown → safe HTML (an allow-list of tags, attributes and URL schemes)."""
+#: A Cleaner holds its HTML parser's state: one per thread (a shared one broke under gunicorn's
+#: threads, found by bench/load.py: "IndexError: pop from empty list" in html5lib, a 500).
+_local = threading.local()
+
+
+def _cleaner() -> bleach.sanitizer.Cleaner:
+    cleaner = getattr(_local, "cleaner", None)
+    if cleaner is None:
+        cleaner = _local.cleaner = _new_cleaner()
+    return cleaner
+
+
+_HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])", re.IGNORECASE)
+#: A learner's text sits under the page's own title (h1) and section (h2): its "# Titre" is an h3.
+DEFAULT_HEADING_SHIFT = 2
+
+
+def shift_headings(html: str, shift: int) -> str:
+    """Move every heading ``shift`` levels down (h1 → h3 with 2), stopping at h6."""
+    if shift <= 0:
+        return html
+    return _HEADING.sub(lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + shift, 6)}", html)
+
+
+def render_markdown(source: str | None, shift: int = DEFAULT_HEADING_SHIFT) -> Markup:
+    """Markdown → safe HTML (an allow-list of tags, attributes and URL schemes); its headings start at
+    ``h(1 + shift)`` so they never compete with the page's own."""
     if not source:
         return Markup("")
-    html = md.markdown(source[:MAX_SOURCE_LENGTH], extensions=["extra", "sane_lists"], output_format="html")
-    cleaned = _cleaner.clean(html)
+    source = source[:MAX_SOURCE_LENGTH]
+    if len(source) > CACHED_SOURCE_MAX:
+        return _render.__wrapped__(source, shift)
+    return _render(source, shift)
+
+
+CACHED_SOURCE_MAX = 8192  # longer texts are rendered each time: the cache stays a few MiB
+
+
+@lru_cache(maxsize=2048)
+def _render(source: str, shift: int) -> Markup:
+    # A pure function of its text: assessments and comments never change, and a progress page shows
+    # the same ones on every visit (bench/load.py: parsing them again was most of its time).
+    html = md.markdown(source, extensions=["extra", "sane_lists"], output_format="html")
+    html = shift_headings(html, shift)
+    cleaned = _cleaner().clean(html)
     return Markup(cleaned)  # noqa: S704 — sanitized just above

@@ -5,40 +5,68 @@ same suite on PostgreSQL (a fresh schema is created for the run and dropped at i
 Each test starts from the migrated schema holding only the shipped RNCP 28754 framework: rows the
 previous test committed are deleted (tables are never dropped). Tests go through the real commit
 points, and the browser tests' live server sees the same data.
+
+Tests that only read may share one world per module instead (``shared_world`` below, with the marker
+``@pytest.mark.shared_world``): it is built once, and built again only when a test in between emptied the
+database; a shared-world test that changes a row fails.
 """
 
 from __future__ import annotations
 
-import importlib.util  # TEMP
 import os
 import secrets
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, func, literal, select, text, union_all
+from sqlalchemy.engine import Engine
 
 from portfolio import create_app
 from portfolio.extensions import db, limiter
 
-pytest_plugins = ["tests.storage_fixtures"] if importlib.util.find_spec("tests.storage_fixtures") else []  # TEMP
+pytest_plugins = ["tests.storage_fixtures"]
 
 TEST_PASSWORD = "correct horse battery staple"  # noqa: S105
+#: One audit key for the whole run: apps a test makes for itself verify the chain the others wrote.
+AUDIT_KEY = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _fast_password_hashing() -> Iterator[None]:
-    """Argon2id with minimal cost: hundreds of accounts are created and signed in during a run."""
+    """Argon2id with minimal cost: hundreds of accounts are created and signed in during a run. The
+    strength check (zxcvbn, a pure function of the password and the person's name and e-mail) is
+    remembered: the same few accounts are created again in nearly every test."""
+    from functools import lru_cache
+
     from argon2 import PasswordHasher
 
     from portfolio.services import passwords
 
-    original = passwords._hasher
+    original, original_weakness = passwords._hasher, passwords.password_weakness
+    remembered = lru_cache(maxsize=4096)(original_weakness)
+
+    def password_weakness(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -> str | None:
+        return remembered(password, tuple(user_inputs))
+
     passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords.password_weakness = password_weakness
     yield
-    passwords._hasher = original
+    passwords._hasher, passwords.password_weakness = original, original_weakness
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_no_fsync(dbapi_connection, connection_record) -> None:  # type: ignore[no-untyped-def]
+    """The test databases are thrown away: SQLite need not wait for the disk at each commit (locking,
+    and so what concurrent writers see, is unchanged)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
@@ -48,16 +76,18 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
             item.add_marker(pytest.mark.db)
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def scratch_database(directory: Path, name: str = "test") -> Iterator[str]:
+    """The URL of an empty database of its own, removed afterwards: a SQLite file in ``directory``, or a
+    fresh schema ``<name>_<random>`` on the server of ``PORTFOLIO_TEST_DATABASE_URL`` when it is set."""
     url = os.environ.get("PORTFOLIO_TEST_DATABASE_URL")
     if not url:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        yield f"sqlite:///{directory / f'{name}.sqlite3'}"
         return
     from portfolio.config import normalise_database_url
 
     url = normalise_database_url(url)
-    schema = f"test_{uuid.uuid4().hex[:12]}"
+    schema = f"{name}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -70,6 +100,20 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The run's database (migrated once by ``app``)."""
+    with scratch_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own, for migration tests (the run's one is already at head)."""
+    with scratch_database(tmp_path, "mig") as url:
+        yield url
+
+
 def make_config(database_url: str, tmp: Path, **extra: object) -> dict:
     config = {
         "ENV": "testing",
@@ -78,7 +122,10 @@ def make_config(database_url: str, tmp: Path, **extra: object) -> dict:
         "STORAGE_URL": f"file://{tmp / 'evidence'}",
         "WTF_CSRF_ENABLED": False,
         "LOGIN_RATE_LIMIT": "10000 per minute",
+        "LOGIN_ACCOUNT_RATE_LIMIT": "10000 per minute",
         "SERVER_NAME": None,
+        "AUDIT_KEY": AUDIT_KEY,
+        "AUDIT_CHECKPOINT_PATH": str(tmp / "audit-checkpoint.json"),
     }
     config.update(extra)
     return config
@@ -132,33 +179,89 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory):  # type: i
 
 
 TABLES_KEPT: set[str] = set()
+#: How many times the database was emptied; a shared world is valid for the generation it was built in.
+_DATABASE = {"generation": 0}
+_SHARED_WORLDS: dict[tuple, tuple] = {}
 
 
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Empty every table before a database test, then load RNCP 28754 again."""
+    """Empty every table before a database test, then load RNCP 28754 again (not before a test that
+    reads a shared world: ``shared_world`` does it when it builds the world)."""
     if "app" not in request.fixturenames:
         yield
         return
     application = request.getfixturevalue("app")
+    shared = request.node.get_closest_marker("shared_world") is not None
     with application.app_context():
-        _reset_database()
+        if not shared:
+            _reset_database()
         yield
         db.session.remove()
+        if shared:
+            _check_shared_world_unchanged(request.node.nodeid)
 
 
 def _reset_database() -> None:
+    from flask import current_app
+
     from portfolio.frameworks.formats import builtin_path, load_framework_file
     from portfolio.services.frameworks import import_certification
 
+    _DATABASE["generation"] += 1
     db.session.remove()
     with db.engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
             conn.execute(table.delete())
+    # The audit chain starts again: so does its checkpoint outside the database.
+    Path(current_app.config["AUDIT_CHECKPOINT_PATH"]).unlink(missing_ok=True)
     for data in load_framework_file(builtin_path("RNCP28754")):
         import_certification(data)
     db.session.commit()
     limiter.reset()
+
+
+#: Tables a read may write to (the audit of a read, ``unit_of_work.read_audit``, and the chain's head).
+#: Written by a read (inside ``unit_of_work.read_audit``): the audit chain, and the log of a share link's openings.
+READ_AUDIT_TABLES = frozenset({"audit_events", "audit_head", "share_views"})
+
+
+def _row_counts() -> dict[str, int]:
+    tables = [t for t in db.metadata.sorted_tables if t.name not in READ_AUDIT_TABLES]
+    query = union_all(*(select(literal(t.name).label("name"), func.count().label("n")).select_from(t)
+                        for t in tables))
+    with db.engine.connect() as conn:
+        return {name: n for name, n in conn.execute(query)}
+
+
+def shared_world(request: pytest.FixtureRequest, build):  # type: ignore[no-untyped-def]
+    """What ``build()`` returns, built on an emptied database once for the module, and reused by the
+    tests of the module marked ``@pytest.mark.shared_world`` (they must not write: each is checked).
+
+    The world is built again when a test in between emptied the database. Return plain values (ids,
+    e-mail addresses, cookies): the ORM objects of one test's session are not the next test's.
+    """
+    key = (request.node.module.__name__, build.__qualname__)
+    cached = _SHARED_WORLDS.get(key)
+    if cached is None or cached[0] != _DATABASE["generation"]:
+        _reset_database()
+        value = build()
+        db.session.commit()
+        db.session.remove()
+        cached = _SHARED_WORLDS[key] = (_DATABASE["generation"], value, _row_counts())
+    _DATABASE["shared"] = cached
+    return cached[1]
+
+
+def _check_shared_world_unchanged(nodeid: str) -> None:
+    cached = _DATABASE.pop("shared", None)
+    if cached is None or cached[0] != _DATABASE["generation"]:
+        return
+    counts = _row_counts()
+    if counts != cached[2]:
+        _DATABASE["generation"] += 1  # the next test builds its world again
+        changed = {name: (cached[2][name], n) for name, n in counts.items() if cached[2].get(name) != n}
+        pytest.fail(f"{nodeid} wrote to its shared world (rows before, after): {changed}", pytrace=False)
 
 
 @pytest.fixture
@@ -171,19 +274,21 @@ def runner(app):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
 
 
+def create_test_user(email: str | None = None, *roles: str, name: str | None = None, locale: str = "fr"):  # type: ignore[no-untyped-def]
+    """Create (and commit) a user with the given roles (learner by default); password is TEST_PASSWORD."""
+    from portfolio.services.users import create_user, parse_roles
+
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.org"
+    user = create_user(email, name or email.split("@")[0].title(), parse_roles(roles or ("learner",)),
+                       password=TEST_PASSWORD, locale=locale)
+    db.session.commit()
+    return user
+
+
 @pytest.fixture
 def make_user(app):  # type: ignore[no-untyped-def]
     """Create (and commit) a user with the given roles; password is TEST_PASSWORD."""
-    from portfolio.services.users import create_user, parse_roles
-
-    def factory(email: str | None = None, *roles: str, name: str | None = None, locale: str = "fr"):  # type: ignore[no-untyped-def]
-        email = email or f"user-{uuid.uuid4().hex[:8]}@example.org"
-        user = create_user(email, name or email.split("@")[0].title(), parse_roles(roles or ("learner",)),
-                           password=TEST_PASSWORD, locale=locale)
-        db.session.commit()
-        return user
-
-    return factory
+    return create_test_user
 
 
 @pytest.fixture
@@ -198,14 +303,14 @@ def login(client):  # type: ignore[no-untyped-def]
     return do_login
 
 
-@pytest.fixture
-def world(app, make_user):  # type: ignore[no-untyped-def]
-    """A small world: RNCP 28754, two cohorts, a learner and a tutor in each, plus other roles."""
+def build_world():  # type: ignore[no-untyped-def]
+    """RNCP 28754, two cohorts, a learner and a tutor in each, plus other roles (committed)."""
     from types import SimpleNamespace
 
     from portfolio.models import MemberRole
     from portfolio.services.cohorts import add_member, create_cohort, current_certification
 
+    make_user = create_test_user
     cert = current_certification("RNCP28754")
     people = SimpleNamespace(
         learner=make_user("learner@example.org", "learner", name="Lina Apprenante"),
@@ -225,3 +330,98 @@ def world(app, make_user):  # type: ignore[no-untyped-def]
     people.certification = cert
     db.session.commit()
     return people
+
+
+@pytest.fixture
+def world(app, make_user):  # type: ignore[no-untyped-def]
+    """A small world: RNCP 28754, two cohorts, a learner and a tutor in each, plus other roles."""
+    return build_world()
+
+
+def signed_in_cookie(application, email: str, password: str = TEST_PASSWORD) -> str:  # type: ignore[no-untyped-def]
+    """Sign in through the real login form; return the session cookie's value (for ``with_session``)."""
+    client = application.test_client()
+    response = client.post("/login", data={"email": email, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    cookie = client.get_cookie(application.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    return cookie.value
+
+
+def with_session(application, cookie: str | None) -> FlaskClient:  # type: ignore[no-untyped-def]
+    """A new test client carrying a session cookie from ``signed_in_cookie`` (None: signed out)."""
+    client = application.test_client()
+    if cookie is not None:
+        client.set_cookie(application.config["SESSION_COOKIE_NAME"], cookie)
+    return client
+
+
+@pytest.fixture
+def bearer(app):  # type: ignore[no-untyped-def]
+    """Create an API token for a user; return the request headers that carry it."""
+    from portfolio.services import tokens
+
+    def make(user, name: str = "test") -> dict[str, str]:  # type: ignore[no-untyped-def]
+        _, raw = tokens.create_token(user, name)
+        db.session.commit()
+        return {"Authorization": f"Bearer {raw}"}
+
+    return make
+
+
+@pytest.fixture
+def enrolled(app, world):  # type: ignore[no-untyped-def]
+    """world.vae enrolled on RNCP 28754 as a VAE candidate."""
+    from portfolio.services import vae
+
+    vae.enrol_candidate(world.vae, world.certification, actor=None)
+    db.session.commit()
+    return world.vae
+
+
+@pytest.fixture
+def vae_case(app, world, enrolled):  # type: ignore[no-untyped-def]
+    """world.vae: a complete BC01 sent as version 1, assigned to a jury with world.jury; adviser world.tutor."""
+    from portfolio.services import vae
+    from tests.factories import complete_block, own_evidence
+
+    vae.set_adviser(world.vae, world.tutor, actor=world.admin)
+    evidence = own_evidence(world.vae)
+    dossier = vae.get_or_create_dossier(world.vae)
+    experience = complete_block(dossier, evidence)
+    version = vae.send_dossier(dossier, actor=world.vae)
+    jury = vae.create_jury("Jury CDA", [world.jury], actor=world.admin)
+    vae.assign_version(version, jury, actor=world.admin)
+    db.session.commit()
+    return {"dossier": dossier.id, "version": version.id, "experience": experience.id, "jury": jury.id,
+            "vae_evidence": evidence.id, "jury_member": world.jury.id}
+
+
+@pytest.fixture
+def smtp(app, monkeypatch):  # type: ignore[no-untyped-def]
+    """A real SMTP server on loopback, configured as the app's ``SMTP_URL``; ``smtp.messages`` holds
+    what it received."""
+    from tests.smtp_server import LoopbackSMTP
+
+    server = LoopbackSMTP()
+    monkeypatch.setitem(app.config, "SMTP_URL", server.url)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def supervisor_sign(app, smtp):  # type: ignore[no-untyped-def]
+    """Sign as the supervisor does: the code is e-mailed to the link's address, read from the message
+    received, then given with the signature (commits the code's sending, not the signature)."""
+    from portfolio import unit_of_work
+    from portfolio.services import logbook
+
+    def sign(link, entry_ids, *, name, comment=""):  # type: ignore[no-untyped-def]
+        with app.test_request_context():
+            logbook.send_signoff_code(link, entry_ids, name=name, comment=comment)
+            db.session.commit()
+            unit_of_work.run_deferred()  # the outbox sends after the commit
+        return logbook.sign_entries(link, entry_ids, name=name, comment=comment,
+                                    code=smtp.last_code(link.sent_to))
+
+    return sign

@@ -21,39 +21,10 @@ from portfolio.analysis.reports import (
     UnreadableReport,
     parse_report,
 )
+from tests.factories import EXAMPLE_TESTS
+from tests.factories import report_fixture as fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"
-
-EXAMPLE_TESTS = """
-import pytest
-
-
-@pytest.fixture
-def database():
-    raise RuntimeError("database unavailable")
-
-
-def test_addition():
-    assert 1 + 1 == 2
-
-
-def test_subtraction():
-    assert 3 - 1 == 1, "subtraction is broken"
-
-
-def test_needs_database(database):
-    assert database
-
-
-@pytest.mark.skip(reason="not ready yet")
-def test_later():
-    assert False
-"""
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
 
 def as_test_report(data: bytes) -> TestReport:
     report = parse_report(data)

@@ -13,36 +13,11 @@ from sqlalchemy import func, select
 
 from portfolio.extensions import db
 from portfolio.models import AuditEvent, Evidence, EvidenceStatus
-from portfolio.services import evidence as evidence_service
 from portfolio.services import tokens
 from portfolio.storage import get_storage
+from tests.factories import add_evidence
 
 REPORT = b'<?xml version="1.0"?>\n<testsuite name="ci" tests="3" failures="0"></testsuite>\n'
-
-
-@pytest.fixture
-def bearer(app):  # type: ignore[no-untyped-def]
-    """Create a token for a user; return the request headers that carry it."""
-
-    def make(user, name: str = "test") -> dict[str, str]:  # type: ignore[no-untyped-def]
-        _, raw = tokens.create_token(user, name)
-        db.session.commit()
-        return {"Authorization": f"Bearer {raw}"}
-
-    return make
-
-
-def add_evidence(owner, *, title="Tests du module", files=((b"hello evidence", "notes.txt"),), url=None,  # type: ignore[no-untyped-def]
-                 kind="code", tags=()):
-    item = evidence_service.create_evidence(
-        owner, title=title, kind=kind, context="project", occurred_on=date(2026, 3, 1),
-        description="Du **gras**", url=url,
-        uploads=[evidence_service.Upload(name, io.BytesIO(data)) for data, name in files],
-    )
-    for code in tags:
-        evidence_service.tag_evidence(item, code, "parce que", actor=owner)
-    db.session.commit()
-    return item
 
 
 def stored_keys() -> set[str]:
@@ -108,7 +83,36 @@ MATRIX: dict[str, tuple[str, str, str | None, object, dict[str, int]]] = {
     "api.list_cohorts": ("GET", "/api/v1/cohorts", None, None, expect(200)),
     "api.cohort_matrix": ("GET", "/api/v1/cohorts/{cohort}/matrix", None, None,
                           expect(403, tutor=200, other_tutor=404, admin=200)),
+    # What the pages have: progress with levels, logbooks, the VAE dossier (world.tutor is the adviser).
+    "api.learner_progress": ("GET", "/api/v1/learners/{learner}/progress", None, None,
+                             expect(404, learner=200, tutor=200, admin=200)),
+    "api.list_internships": ("GET", "/api/v1/internships", None, None, expect(200)),
+    "api.list_entries": ("GET", "/api/v1/internships/{internship}/entries", None, None,
+                         expect(404, learner=200, tutor=200, admin=200)),
+    "api.create_entry": ("POST", "/api/v1/internships/{internship}/entries", "json",
+                         {"day": "2026-03-02", "hours": 7, "activities": "Revue de code."},
+                         expect(404, learner=201, tutor=403, admin=403)),
+    "api.get_dossier": ("GET", "/api/v1/dossiers/{dossier}", None, None, expect(404, vae=200, tutor=200, admin=200)),
+    "api.update_dossier_section": ("PUT", "/api/v1/dossiers/{dossier}/sections/RNCP28754BC01", "json",
+                                   {"applied": True, "activities": "J'ai conçu une API."},
+                                   expect(404, vae=200, tutor=403, admin=403)),
+    # The candidate may send; this dossier is still empty, so the answer lists what is missing.
+    "api.send_dossier": ("POST", "/api/v1/dossiers/{dossier}/send", None, None,
+                         expect(404, vae=422, tutor=403, admin=403)),
 }
+
+
+def _logbook_and_dossier(world) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    from portfolio.services import logbook, vae
+
+    internship = logbook.create_internship(world.learner, organisation="Acme", supervisor_name="Marc Maître",
+                                           supervisor_email="marc@example.org", start_date=date(2026, 3, 2),
+                                           end_date=date(2026, 3, 27))
+    vae.enrol_candidate(world.vae, world.certification, actor=None)
+    vae.set_adviser(world.vae, world.tutor, actor=None)
+    dossier = vae.get_or_create_dossier(world.vae)
+    db.session.commit()
+    return {"internship": internship.id, "dossier": dossier.id}
 
 
 def _submit(client, bearer, owner, item) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +152,9 @@ def test_matrix(app, world, client, bearer, endpoint, role):
     item = add_evidence(world.learner, tags=["RNCP28754BC01-C01"])
     if endpoint in PREPARE:
         PREPARE[endpoint](client, bearer, world, item)
-    path = path.format(id=item.id, file_id=item.files[0].id, learner=world.learner.id, cohort=world.cohort.id)
+    more = _logbook_and_dossier(world) if "{internship}" in path or "{dossier}" in path else {}
+    path = path.format(id=item.id, file_id=item.files[0].id, learner=world.learner.id, cohort=world.cohort.id,
+                       **more)
     if role == "none":
         headers = {}
     elif role == "invalid":

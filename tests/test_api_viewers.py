@@ -10,8 +10,8 @@ import pytest
 from portfolio.extensions import db
 from portfolio.models.analysis import BlobAnalysis
 from portfolio.services import viewers
-from tests.test_api import add_evidence, bearer  # noqa: F401 - the fixture is used by name
-from tests.test_viewers import PROJECT, bomb_zip, fixture, run_pytest_junit, symlink_zip, zip_bytes
+from tests.factories import PROJECT, add_evidence, bomb_zip, run_pytest_junit, symlink_zip, zip_bytes
+from tests.factories import report_fixture as fixture
 
 
 def files_by_name(body: dict) -> dict[str, dict]:
@@ -42,7 +42,7 @@ def test_report_and_archive_summaries(app, world, client, bearer, tmp_path):  # 
     broken = files["broken.xml"]["report"]
     assert broken["unreadable"] is True and "mal formé" in broken["reason"]
     assert files["shop.zip"]["archive"] == {"entries": 4, "files": 4, "languages": {"Python": 8, "TypeScript": 1},
-                                            "has_tests": True}
+                                            "has_tests": True, "executables": []}
     for name in ("junit.xml", "coverage.xml", "broken.xml", "a.py"):
         assert files[name]["archive"] is None, name
     assert files["shop.zip"]["report"] is None and files["a.py"]["report"] is None

@@ -15,10 +15,10 @@ from portfolio.models import (
     AuditEvent,
     BlockDecision,
     Claim,
+    Comment,
     CompetencyState,
     DecisionKind,
     Evidence,
-    EvidenceComment,
     EvidenceStatus,
     Level,
     MemberRole,
@@ -209,7 +209,10 @@ def test_the_learner_is_notified_in_the_app(world, submitted, login, client):
     home = client.get("/").get_data(as_text=True)
     assert 'id="nav-notifications"' in home and '<span class="count">1<' in home
     page = client.get("/notifications").get_data(as_text=True)
-    assert C1 in page and f'href="/evidence/{submitted.id}"' in page
+    assert C1 in page and '/open"' in page  # opening it (a POST) marks it read, then leads to its page
+    mine = db.session.scalar(select(Notification).where(Notification.user_id == world.learner.id))
+    opened = client.post(f"/notifications/{mine.id}/open")
+    assert opened.headers["Location"].endswith(f"/evidence/{submitted.id}")
     assert client.post("/notifications/read").status_code == 302
     assert service.unread_count(world.learner) == 0
     assert service.unread_count(world.tutor) == 1  # only one's own notifications are marked
@@ -217,7 +220,12 @@ def test_the_learner_is_notified_in_the_app(world, submitted, login, client):
 
 
 def test_email_leaves_after_the_commit_only_and_never_after_a_rollback(app, world, submitted, monkeypatch):
+    from portfolio import unit_of_work
     from portfolio.services import outbox
+
+    def commit() -> None:  # what a request's or command's end does: commit, then the post-commit sends
+        db.session.commit()
+        unit_of_work.run_deferred()
 
     sent: list[tuple[str, str, int]] = []
 
@@ -231,19 +239,19 @@ def test_email_leaves_after_the_commit_only_and_never_after_a_rollback(app, worl
 
     # Without SMTP_URL, nothing is sent (the in-app notification remains).
     service.record_assessment(submitted, C1, "in_progress", "", assessor=world.tutor)
-    db.session.commit()
+    commit()
     assert sent == []
 
     monkeypatch.setitem(app.config, "SMTP_URL", "smtp://mail.example.org:25")
     service.record_assessment(submitted, C1, "acquired", "", assessor=world.tutor)
     db.session.flush()
     assert sent == []  # not before the commit
-    db.session.commit()
+    commit()
     assert sent == [(world.learner.email, "Nouvelle évaluation sur votre portfolio", 2)]
 
     service.record_assessment(submitted, C2, "acquired", "", assessor=world.tutor)
     db.session.rollback()
-    db.session.commit()
+    commit()
     assert len(sent) == 1  # the rolled-back assessment sends nothing, even at a later commit
     assert count(Assessment) == 2
 
@@ -360,7 +368,7 @@ def test_comments_thread_between_learner_and_tutor(world, submitted, login, clie
     client.post(f"/evidence/{submitted.id}/comments", data={"body": "Oui."})
     page = client.get(f"/evidence/{submitted.id}").get_data(as_text=True)
     assert "Pouvez-vous <em>regarder</em> ?" in page and "Oui." in page
-    assert count(EvidenceComment) == 2
+    assert count(Comment) == 2
     assert db.session.scalar(select(func.count()).select_from(Notification).where(
         Notification.user_id == world.learner.id, Notification.message.like("%a commenté%"))) == 1
 
@@ -405,9 +413,10 @@ def test_progress_page_shows_levels_counts_history_and_decisions(world, req, log
         "/blocks/RNCP28754BC01").get_data(as_text=True)
     page = client.get(f"/learners/{world.learner.id}/progress").get_data(as_text=True)
     assert "Ma progression" in page
-    assert "Acquises : 3 sur 7" in page and "En cours d'acquisition : 1" in page
-    assert "Non acquises : 1" in page and "Pas encore évaluées : 2" in page
-    assert "Acquises : 0 sur" in page  # the other blocks
+    # French typography: a no-break space before the colon.
+    assert "Acquises\u00a0: 3 sur 7" in page and "En cours d'acquisition\u00a0: 1" in page
+    assert "Non acquises\u00a0: 1" in page and "Pas encore évaluées\u00a0: 2" in page
+    assert "Acquises\u00a0: 0 sur" in page  # the other blocks
     assert "Encore un effort." in page and "Gestion de stock" in page
     assert "Bloc pas encore validé." in page and "Valider le bloc" not in page
 
@@ -417,7 +426,9 @@ def test_progress_page_shows_levels_counts_history_and_decisions(world, req, log
     assert "Progression de Lina Apprenante" in page and "Valider le bloc" in page
     page = client.post(f"/learners/{world.learner.id}/blocks/RNCP28754BC01/validation", data={"comment": ""},
                        follow_redirects=True).get_data(as_text=True)
-    assert "compétences non acquises : " + ", ".join(BC01[3:]) in page
+    # Each missing competency by its real state, and the page says it beside the block's form.
+    assert (f"{BC01[3]} en cours d&#39;acquisition ; {BC01[4]} non acquise ; {BC01[5]}, {BC01[6]} pas encore évaluées"
+            in page), page
     assert count(BlockDecision) == 0
     for code in BC01[3:]:
         service.record_assessment(item, code, "acquired", "", assessor=world.tutor)
@@ -470,7 +481,7 @@ def test_matrix_page_shows_levels_in_words_counts_filters_and_sorts(assessed_wor
     assert page.count('class="lvl level--in_progress"') == 1
     assert page.count('class="lvl level--not_acquired"') == 1
     assert '<span aria-hidden="true">EC</span><span class="visually-hidden">en cours d&#39;acquisition</span>' in page
-    assert "A : acquis" in page and "— : pas encore évalué" in page  # the legend
+    assert "A\u00a0: acquis" in page and "—\u00a0: pas encore évalué" in page  # the legend (French typography)
     assert "Omar Autre" not in page  # another cohort's learner
     assert page.index("Lina Apprenante") < page.index("Zoé Zèbre")  # by name
     assert "1/21" in page  # each learner's acquired count
@@ -516,6 +527,58 @@ def test_matrix_csv_neutralises_formulas(world, req, make_user, login, client):
     login(world.admin)
     text = client.get(f"/cohorts/{world.cohort.id}/matrix?format=csv").get_data().decode("utf-8-sig")
     assert "\n'=HYPERLINK" in text or "\"'=HYPERLINK" in text
+
+
+def test_progress_page_queries_do_not_grow_with_blocks_evidence_or_history(world, req, login, client, make_user):
+    """The progress page reads tags, history and decisions in a fixed number of queries: a learner with two
+    pieces of evidence on one block costs as many as one with twenty pieces spread over every block, each
+    assessed twice (the second replacing the first), with a block decision."""
+    from portfolio.models import Block, Competency
+    from portfolio.services.cohorts import add_member
+
+    busy = make_user("busy@example.org", "learner", name="Bea Chargée")
+    add_member(world.cohort, busy, MemberRole.LEARNER, actor=None)
+    db.session.commit()
+    codes = db.session.scalars(select(Competency.code).join(Block).where(
+        Block.certification_id == world.certification.id).order_by(Competency.id)).all()
+    blocks = {code.split("-")[0] for code in codes}
+    assert len(blocks) >= 4
+    for n, code in enumerate(BC01[:2]):
+        make_evidence(world.learner, code, title=f"Petite preuve {n}")
+    for n in range(20):
+        item = make_evidence(busy, codes[n % len(codes)], codes[(n + 7) % len(codes)], title=f"Grande preuve {n}",
+                             submit=True)
+        for code in (codes[n % len(codes)], codes[(n + 7) % len(codes)]):
+            service.record_assessment(item, code, "in_progress", f"Premier avis {n}.", assessor=world.tutor)
+            service.record_assessment(item, code, "acquired", "", assessor=world.tutor)
+        db.session.commit()
+    service.validate_block(busy, world.certification.blocks[0], actor=world.tutor, comment="")
+    db.session.commit()
+    login(world.tutor)
+    statements: list[str] = []
+
+    def count_statement(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    def queries(learner: User) -> tuple[int, str]:
+        client.get(f"/learners/{learner.id}/progress")  # the session's first page loads what every page does
+        statements.clear()
+        event.listen(db.engine, "before_cursor_execute", count_statement)
+        try:
+            response = client.get(f"/learners/{learner.id}/progress")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count_statement)
+        assert response.status_code == 200
+        return len(statements), response.get_data(as_text=True)
+
+    small_count, small_page = queries(world.learner)
+    large_count, large_page = queries(busy)
+    assert "Petite preuve 1" in small_page and "Grande preuve 19" in large_page
+    assert "Premier avis 19." in large_page and "remplace l'évaluation du" in large_page
+    assert "Bloc validé par Théo Formateur" in large_page
+    assert large_page.count('class="tag" href="/evidence/') == 40
+    assert small_count == large_count, (small_count, large_count)
+    assert small_count <= 15
 
 
 def _cohort_with_states(name: str, size: int, tutor: User, certification) -> int:  # type: ignore[no-untyped-def]
@@ -573,7 +636,7 @@ def test_matrix_query_count_does_not_depend_on_the_cohort_size(world, login, cli
         assert "Petite 002" in small_body and "Grande 059" in large_body
 
 
-# --- who may do what (the GET matrix is in tests/test_access.py) -------------------------------------------------
+# --- who may do what (the GET matrix is in tests/security/test_access_matrix.py) ---------------------------------
 
 REFUSED = ["anonymous", "other_learner", "other_tutor", "vae", "jury"]
 
@@ -644,7 +707,7 @@ def test_revocation_is_refused_to_all_but_the_tutors_and_admins(world, req, logi
 @pytest.mark.parametrize("role", REFUSED)
 def test_comments_are_refused_outside_the_learner_and_their_assessors(world, submitted, login, client, role):
     _post_as(role, world, login, client, f"/evidence/{submitted.id}/comments", {"body": "Intrus"})
-    assert count(EvidenceComment) == 0
+    assert count(Comment) == 0
 
 
 @pytest.mark.parametrize("role", ["tutor", "admin"])
@@ -653,7 +716,7 @@ def test_tutors_of_the_cohort_and_admins_may_assess(world, submitted, login, cli
     assert client.post(f"/evidence/{submitted.id}/assessments",
                        data={"competency": C1, "level": "acquired"}).status_code == 302
     assert client.post(f"/evidence/{submitted.id}/comments", data={"body": "Vu."}).status_code == 302
-    assert count(Assessment) == 1 and count(EvidenceComment) == 1
+    assert count(Assessment) == 1 and count(Comment) == 1
     assert db.session.scalar(select(Assessment)).assessor_id == getattr(world, role).id
 
 

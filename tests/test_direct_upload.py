@@ -1,5 +1,6 @@
-"""Large files straight to the bucket: a presigned POST pinned to key, size and type, then the app
-reads the object back and checks it before recording it."""
+"""Large files straight to the bucket: a presigned POST pinned to key, size and type; the request that
+records it looks the object's size up, and the bytes are read back and checked (SHA-256) after the
+commit, by a job (inline without Redis), the file shown « vérification en cours » until then."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import json
 import pytest
 import requests
 
+from portfolio import unit_of_work
 from portfolio.extensions import db
-from portfolio.models import Blob, Evidence
+from portfolio.models import Blob, Evidence, EvidenceStatus, Notification, PendingFile
+from portfolio.services import pending_files
+from portfolio.services.quota import used_bytes
 
 STORAGE_KEY = "portfolio.storage"
 
@@ -136,7 +140,16 @@ def test_the_api_offers_the_same_path(s3_app, world, client):
                                  "staged_filename": "r.xml",
                                  "staged_sha256": hashlib.sha256(content).hexdigest()})
     assert response.status_code == 201, response.get_data(as_text=True)
-    assert response.get_json()["files"][0]["sha256"] == hashlib.sha256(content).hexdigest()
+    created = response.get_json()
+    # The answer is written before the commit: the file is still being checked then ...
+    assert created["files"] == [] and created["sha256"] is None
+    assert [(p["filename"], p["size"], p["status"]) for p in created["pending_files"]] == [
+        ("r.xml", len(content), "verifying")]
+    assert created["pending_files"][0]["sha256"] == hashlib.sha256(content).hexdigest()
+    # ... and checked right after it (no Redis here: in the same process).
+    after = client.get(f"/api/v1/evidence/{created['id']}", headers=headers).get_json()
+    assert after["pending_files"] == []
+    assert after["files"][0]["sha256"] == hashlib.sha256(content).hexdigest()
 
 
 @pytest.mark.s3_enforcing
@@ -156,3 +169,205 @@ def test_the_bucket_itself_refuses_a_file_over_the_policy(app, s3_app, world, lo
     tampered = dict(signed, fields=dict(signed["fields"], key=signed["fields"]["key"] + "x"))
     assert send_to_bucket(tampered, b"small").status_code == 403
     assert send_to_bucket(signed, b"within the policy").status_code in (200, 201, 204)
+
+
+def _held_back(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Keep the after-commit check from running, as when it waits on the queue; return the ids."""
+    queued: list[int] = []
+    monkeypatch.setattr(pending_files, "dispatch", queued.extend)
+    return queued
+
+
+@pytest.mark.s3_enforcing
+def test_a_direct_upload_waits_for_its_check_then_counts(s3_app, world, login, client, monkeypatch):
+    """On Ceph RGW, which ignores x-amz-checksum-sha256: the app checks the bytes itself, once, after
+    the request; until then the file is « vérification en cours » and the evidence cannot be submitted."""
+    queued = _held_back(monkeypatch)
+    login(world.learner)
+    content = b"%PDF-1.7\n" + bytes(range(256)) * 4000
+    signed = stage(client, "rapport.pdf", len(content)).get_json()
+    assert send_to_bucket(signed, content).status_code in (200, 201, 204)
+    response = create_with(client, [(signed["key"], "rapport.pdf", len(content))])
+    assert response.status_code == 302, response.get_data(as_text=True)
+    evidence = db.session.scalar(db.select(Evidence))
+    pending = db.session.scalar(db.select(PendingFile))
+    assert queued == [pending.id] and evidence.files == []
+    assert (pending.filename, pending.size, pending.sha256) == ("rapport.pdf", len(content), None)
+    assert used_bytes(world.learner.id) == len(content)  # charged from the start
+    assert s3_app.exists(signed["key"])  # not read on the request path: still where the browser put it
+
+    client.post(f"/evidence/{evidence.id}/tags",
+                data={"competency": "RNCP28754BC01-C03", "justification": "Le rapport du projet"})
+    page = client.get(f"/evidence/{evidence.id}").get_data(as_text=True)
+    assert "vérification en cours" in page and "rapport.pdf" in page
+    assert 'id="submit-evidence" disabled' in page
+    refused = client.post(f"/evidence/{evidence.id}/submit")
+    db.session.expire_all()
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.DRAFT
+    assert refused.status_code in (302, 409)
+
+    assert pending_files.verify_pending(pending.id) == pending_files.VERIFIED
+    unit_of_work.run_deferred()
+    db.session.expire_all()
+    evidence = db.session.get(Evidence, evidence.id)
+    assert evidence.pending_files == [] and [f.filename for f in evidence.files] == ["rapport.pdf"]
+    blob = evidence.files[0].blob
+    assert (blob.sha256, blob.size, blob.media_type) == (hashlib.sha256(content).hexdigest(), len(content),
+                                                         "application/pdf")
+    assert not s3_app.exists(signed["key"]) and s3_app.exists(blob.storage_key)
+    assert used_bytes(world.learner.id) == len(content)  # counted once
+    assert pending_files.verify_pending(pending.id) == pending_files.GONE  # a second run does nothing
+    page = client.get(f"/evidence/{evidence.id}").get_data(as_text=True)
+    assert "vérification en cours" not in page
+    assert client.post(f"/evidence/{evidence.id}/submit").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED
+
+
+@pytest.mark.s3_enforcing
+def test_a_direct_upload_whose_sha256_does_not_match_is_deleted_and_its_owner_told(s3_app, world, client):
+    """On Ceph RGW: the bytes in the bucket are not those announced (SHA-256): after the request the
+    file is gone from the evidence and the store, its bytes back in the quota, and the owner notified."""
+    from portfolio.services.tokens import create_token
+
+    _, raw = create_token(world.learner, "ci")
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {raw}"}
+    content = b"what reached the bucket" * 500
+    signed = client.post("/api/v1/uploads", json={"filename": "journal.txt", "size": len(content)},
+                         headers=headers).get_json()
+    assert send_to_bucket(signed, content).status_code in (200, 201, 204)
+    announced = hashlib.sha256(b"what the client meant to send").hexdigest()
+    response = client.post("/api/v1/evidence", headers=headers, content_type="multipart/form-data",
+                           data={"title": "Journal", "kind": "logbook", "staged": signed["key"],
+                                 "staged_filename": "journal.txt", "staged_sha256": announced})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["pending_files"][0]["sha256"] == announced
+
+    db.session.expire_all()
+    evidence = db.session.scalar(db.select(Evidence))
+    assert evidence.files == [] and evidence.pending_files == []
+    assert db.session.scalar(db.select(db.func.count()).select_from(Blob)) == 0
+    assert {o.key for o in s3_app.iter_objects()} == set()  # neither the staged object nor a copy
+    assert used_bytes(world.learner.id) == 0
+    notice = db.session.scalar(db.select(Notification).where(Notification.user_id == world.learner.id))
+    assert notice is not None and notice.link == f"/evidence/{evidence.id}"
+    assert notice.message == ("Le fichier « journal.txt » envoyé directement pour la preuve « Journal » ne "
+                              "correspond pas à celui annoncé (taille ou SHA-256) : il a été supprimé, "
+                              "envoyez-le de nouveau.")
+
+
+def test_deleting_evidence_whose_file_is_being_checked_gives_its_bytes_back(s3_app, world, login, client,
+                                                                            monkeypatch):
+    queued = _held_back(monkeypatch)
+    login(world.learner)
+    content = b"still being checked" * 100
+    signed = stage(client, "a.bin", len(content)).get_json()
+    send_to_bucket(signed, content)
+    assert create_with(client, [(signed["key"], "a.bin", len(content))]).status_code == 302
+    evidence = db.session.scalar(db.select(Evidence))
+    assert used_bytes(world.learner.id) == len(content)
+    assert client.post(f"/evidence/{evidence.id}/delete").status_code == 302
+    assert db.session.scalar(db.select(db.func.count()).select_from(PendingFile)) == 0
+    assert used_bytes(world.learner.id) == 0
+    assert not s3_app.exists(signed["key"])
+    assert pending_files.verify_pending(queued[0]) == pending_files.GONE
+
+
+def test_the_check_runs_on_the_queue_when_redis_is_set(app, s3_app, world, login, client, monkeypatch):
+    import os
+
+    import redis
+    from rq import Queue, SimpleWorker
+
+    from portfolio.jobs import QUEUE_NAME
+
+    url = os.environ.get("PORTFOLIO_REDIS_URL_PENDING") or "redis://127.0.0.1:6379/14"
+    connection = redis.Redis.from_url(url)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError as exc:
+        if os.environ.get("PORTFOLIO_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis unreachable at {url}: {exc}")
+        pytest.skip(f"Redis unreachable at {url} (set PORTFOLIO_REQUIRE_REDIS=1 to fail instead)")
+    queue = Queue(QUEUE_NAME, connection=connection)
+    queue.empty()
+    monkeypatch.setitem(app.config, "REDIS_URL", url)
+    login(world.learner)
+    content = b"checked by the worker" * 300
+    signed = stage(client, "w.txt", len(content)).get_json()
+    send_to_bucket(signed, content)
+    assert create_with(client, [(signed["key"], "w.txt", len(content))],
+                       staged_sha256=hashlib.sha256(content).hexdigest()).status_code == 302
+    evidence = db.session.scalar(db.select(Evidence))
+    assert queue.count == 1 and len(evidence.pending_files) == 1 and evidence.files == []
+    assert "vérification en cours" in client.get(f"/evidence/{evidence.id}").get_data(as_text=True)
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    assert queue.count == 0
+    db.session.expire_all()
+    evidence = db.session.get(Evidence, evidence.id)
+    assert evidence.pending_files == [] and [f.filename for f in evidence.files] == ["w.txt"]
+    assert evidence.files[0].blob.sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_an_unreachable_queue_checks_the_file_at_once(app, s3_app, world, login, client, monkeypatch):
+    login(world.learner)  # before: signing in counts attempts in Redis when it is configured
+    monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:1/0")
+    content = b"no queue today" * 300
+    signed = stage(client, "q.txt", len(content)).get_json()
+    send_to_bucket(signed, content)
+    assert create_with(client, [(signed["key"], "q.txt", len(content))]).status_code == 302
+    db.session.expire_all()
+    evidence = db.session.scalar(db.select(Evidence))
+    assert evidence.pending_files == [] and [f.filename for f in evidence.files] == ["q.txt"]
+
+
+def test_the_api_list_reads_pending_files_in_one_query_for_all(app, world, client):
+    from sqlalchemy import event
+
+    from portfolio.services.tokens import create_token
+
+    _, raw = create_token(world.learner, "ci")
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {raw}"}
+
+    def count_list() -> int:
+        statements: list[str] = []
+
+        def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            response = client.get("/api/v1/evidence", headers=headers)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert response.status_code == 200
+        assert all(e["pending_files"] == [] for e in response.get_json()["evidence"])
+        return len(statements)
+
+    def add(n: int) -> None:
+        for i in range(n):
+            assert client.post("/api/v1/evidence", headers=headers, content_type="multipart/form-data",
+                               data={"title": f"Lien {i}", "kind": "link",
+                                     "url": f"https://example.org/{i}"}).status_code == 201
+
+    add(2)
+    few = count_list()
+    add(4)
+    assert count_list() == few
+
+
+def test_the_sweep_keeps_a_file_whose_check_has_not_run(s3_app, world, login, client, monkeypatch):
+    from datetime import timedelta
+
+    from portfolio.services.storage_maintenance import find_orphans
+
+    _held_back(monkeypatch)
+    login(world.learner)
+    content = b"waiting for the worker" * 100
+    signed = stage(client, "late.txt", len(content)).get_json()
+    send_to_bucket(signed, content)
+    assert create_with(client, [(signed["key"], "late.txt", len(content))]).status_code == 302
+    # With no grace at all, every object is old enough: the pending file's is still kept.
+    assert signed["key"] not in {o.key for o in find_orphans(s3_app, timedelta(seconds=-60))}

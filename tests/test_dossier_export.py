@@ -20,9 +20,10 @@ import pytest
 from portfolio.extensions import db
 from portfolio.models import (
     Blob,
+    Claim,
     Dossier,
-    DossierClaim,
     DossierExport,
+    DossierNarrative,
     DossierSection,
     DossierVersion,
     Evidence,
@@ -47,21 +48,25 @@ class RandomReader:
 def _snapshot_of(dossier: Dossier, version: int | None = None, sent_at: str | None = None) -> dict:
     """The snapshot schema of ``DossierVersion``, built from the models (as vae.dossier_snapshot does)."""
     experiences = {e.id: e for s in dossier.sections for e in s.experiences}
-    claims = {c.competency_id: c for c in dossier.claims}
+    narratives = {n.competency_id: n.narrative for n in dossier.narratives}
+    tags: dict[int, list[Claim]] = {}
+    for claim in db.session.scalars(db.select(Claim).join(Evidence).where(Evidence.owner_id == dossier.candidate_id)
+                                    .order_by(Claim.evidence_id)):
+        tags.setdefault(claim.competency_id, []).append(claim)
     blocks = []
     for section in sorted(dossier.sections, key=lambda s: s.block.position):
         if not section.is_applied:
             continue
         competencies = []
         for competency in section.block.competencies:
-            claim = claims.get(competency.id)
-            evidence = [] if claim is None else [
-                {"id": ev.id, "title": ev.title, "kind": str(ev.kind),
+            evidence = [
+                {"id": c.evidence.id, "title": c.evidence.title, "kind": str(c.evidence.kind),
                  "files": [{"filename": f.filename, "sha256": f.blob.sha256, "size": f.blob.size,
-                            "media_type": f.blob.media_type, "storage_key": f.blob.storage_key} for f in ev.files]}
-                for ev in claim.evidence]
+                            "media_type": f.blob.media_type, "storage_key": f.blob.storage_key}
+                           for f in c.evidence.files]}
+                for c in tags.get(competency.id, [])]
             competencies.append({"code": competency.code, "statement": competency.statement,
-                                 "narrative": claim.narrative if claim else "", "evidence": evidence})
+                                 "narrative": narratives.get(competency.id, ""), "evidence": evidence})
         blocks.append({"code": section.block.code, "title": section.block.title, "activities": section.activities,
                        "context": section.context, "means": section.means,
                        "experience_ids": [e.id for e in section.experiences], "competencies": competencies})
@@ -117,11 +122,18 @@ def dossier(app, make_user):  # type: ignore[no-untyped-def]
         DossierSection(block=b2, is_applied=True, activities="Conception", context="Équipe de 5",
                        means="UML", experiences=[experience]),
     ]
-    d.claims = [
-        DossierClaim(competency=b1.competencies[0], narrative="J'ai **analysé** le besoin.", evidence=[shared, code]),
-        DossierClaim(competency=b1.competencies[1], narrative="Récit 2", evidence=[code]),
-        DossierClaim(competency=b2.competencies[0], narrative="Récit 3", evidence=[shared]),
+    d.narratives = [
+        DossierNarrative(competency=b1.competencies[0], narrative="J'ai **analysé** le besoin."),
+        DossierNarrative(competency=b1.competencies[1], narrative="Récit 2"),
+        DossierNarrative(competency=b2.competencies[0], narrative="Récit 3"),
     ]
+    # The dossier's evidence is the candidate's tags (the same a learner makes).
+    db.session.add_all([
+        Claim(evidence=shared, competency=b1.competencies[0], justification="Le besoin analysé"),
+        Claim(evidence=code, competency=b1.competencies[0], justification="Le code"),
+        Claim(evidence=code, competency=b1.competencies[1], justification="Le code"),
+        Claim(evidence=shared, competency=b2.competencies[0], justification="Le cahier"),
+    ])
     db.session.add(d)
     db.session.flush()
     sent_at = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
@@ -454,7 +466,7 @@ def test_export_job_failure_is_recorded(dossier, app, monkeypatch) -> None:  # t
             raise StorageUnavailable("le serveur S3 ne répond pas")
 
     monkeypatch.setitem(app.config, "REDIS_URL", None)
-    monkeypatch.setattr("portfolio.storage.get_storage", lambda: DownStorage())
+    monkeypatch.setattr("portfolio.services.dossier_export.job.get_storage", lambda: DownStorage())
     export = dx.enqueue_export(dossier, "archive", dossier.versions[0], dossier.candidate)
     db.session.commit()
     assert dx.run_pending_inline(export.id) == "failed"

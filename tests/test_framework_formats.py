@@ -1,4 +1,4 @@
-"""Certification frameworks as data: the shipped RNCP 28754 file and the parsers of formats.py."""
+"""Certification frameworks as data: the shipped RNCP 28754 file and the readers of the formats package."""
 
 from __future__ import annotations
 
@@ -331,7 +331,7 @@ def test_unreadable_json_is_refused(raw: bytes, message: str) -> None:
 
 
 def test_oversized_json_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(formats, "MAX_JSON_BYTES", 100)
+    monkeypatch.setattr(formats.portfolio_json, "MAX_JSON_BYTES", 100)
     with pytest.raises(FrameworkFormatError, match="dépasse"):
         parse_document(minimal_document())
 
@@ -658,7 +658,7 @@ def test_suspicious_zips_are_refused(tmp_path: Path, members: dict[str, bytes], 
 
 
 def test_zip_member_over_size_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(formats, "MAX_XML_BYTES", 1000)  # stands for the 2 GiB limit
+    monkeypatch.setattr(formats.france_competences, "MAX_XML_BYTES", 1000)  # stands for the 2 GiB limit
     archive = _zip(tmp_path / "export.zip", {"fiches.xml": SAMPLE.read_bytes()})
     with pytest.raises(FrameworkFormatError, match="dépasse 2 Gio"):
         list(iter_france_competences(archive))

@@ -172,20 +172,18 @@ def test_weekly_totals_across_a_year_boundary(app, world):
 
 # --- sign-off ------------------------------------------------------------------------------------
 
-def test_send_sign_and_the_mail(app, world, internship, req, monkeypatch):
-    from portfolio.services import outbox
-
-    sent = []
-    monkeypatch.setattr(outbox, "send_now", lambda app_, to, subject, body: sent.append((to, subject, body)))
-    monkeypatch.setitem(app.config, "SMTP_URL", "smtp://mail.example.org:25")
+def test_send_sign_and_the_mail(supervisor_sign, app, world, internship, req, smtp):
     e1, e2 = entry(internship, date(2026, 3, 2)), entry(internship, date(2026, 3, 3), codes=(C2,))
     link, url = service.send_for_signoff(internship, [e1, e2], actor=world.learner)
-    assert sent == []  # nothing leaves before the commit
+    assert smtp.messages == []  # nothing leaves before the commit
     db.session.commit()
+    from portfolio import unit_of_work
+    unit_of_work.run_deferred()  # the send is a database-using step after the commit (the outbox row)
     assert url.startswith("http://") and "/signoff/" in url
     token = url.rsplit("/", 1)[-1]
-    assert [s[0] for s in sent] == ["marc@acme.example"]
-    assert url in sent[0][2] and "Lina Apprenante" in sent[0][1]
+    sent = smtp.messages
+    assert [m["To"] for m in sent] == ["marc@acme.example"]
+    assert url in sent[0].get_content() and "Lina Apprenante" in sent[0]["Subject"]
     # Only the nonce's hash is stored; the token is not in the database.
     assert len(link.nonce_hash) == 64 and token not in link.nonce_hash
     assert link.expires_at - link.created_at == timedelta(days=14)
@@ -195,25 +193,26 @@ def test_send_sign_and_the_mail(app, world, internship, req, monkeypatch):
 
     assert service.load_link(token).id == link.id
     with pytest.raises(DomainError) as caught:
-        service.sign_entries(link, [e1.id], name="  ")
+        supervisor_sign(link, [e1.id], name="  ")
     assert caught.value.field == "name"
-    service.sign_entries(link, [e1.id], name="Marc Maître", comment="Très bon travail.")
+    supervisor_sign(link, [e1.id], name="Marc Maître", comment="Très bon travail.")
     db.session.commit()
     assert e1.status == EntryStatus.SIGNED and e1.signed_by_name == "Marc Maître" and e1.signed_at is not None
     assert service.load_link(token).id == link.id  # e2 still pending
-    service.sign_entries(link, [e2.id], name="Marc Maître")
+    supervisor_sign(link, [e2.id], name="Marc Maître")
     db.session.commit()
     with pytest.raises(service.LinkUsed, match="ont été signées"):
         service.load_link(token)
     assert {"logbook.send", "logbook.sign"} <= set(actions())
-    sign = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "logbook.sign"))
-    assert sign.actor_id is None and sign.data["name"] == "Marc Maître"
+    sign = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "logbook.sign").order_by(AuditEvent.seq))
+    # The signer's name is on the entry; the audit event carries ids only (no personal data in the trail).
+    assert sign.actor_id is None and sign.data["entries"] == [e1.id] and "name" not in sign.data
 
 
-def test_a_signed_entry_never_changes(app, world, internship, req):
+def test_a_signed_entry_never_changes(supervisor_sign, app, world, internship, req):
     e = entry(internship, date(2026, 3, 2))
     link, token = send(internship, e)
-    service.sign_entries(link, [e.id], name="Marc")
+    supervisor_sign(link, [e.id], name="Marc")
     db.session.commit()
     for attempt in (
         lambda: service.update_entry(e, actor=world.learner, day=e.day, hours="2", activities="Autre"),
@@ -224,7 +223,7 @@ def test_a_signed_entry_never_changes(app, world, internship, req):
             attempt()
     db.session.rollback()
     with pytest.raises(NotFound):
-        service.sign_entries(link, [e.id], name="Autre nom")
+        supervisor_sign(link, [e.id], name="Autre nom")
     with pytest.raises(service.LinkRefused):
         service.load_link(token)
     assert service.locked_reason(e) is not None
@@ -249,14 +248,14 @@ def test_return_then_edit_and_send_again(app, world, internship, req):
     assert "logbook.return" in actions()
 
 
-def test_resending_moves_pending_entries_to_the_new_link(app, world, internship, req):
+def test_resending_moves_pending_entries_to_the_new_link(supervisor_sign, app, world, internship, req):
     e = entry(internship, date(2026, 3, 2))
     old, old_token = send(internship, e)
     new, new_token = send(internship, e)
     with pytest.raises(service.LinkUsed):
         service.load_link(old_token)
     with pytest.raises(NotFound):
-        service.sign_entries(old, [e.id], name="Marc")
+        supervisor_sign(old, [e.id], name="Marc")
     assert [x.id for x in service.signable_entries(new)] == [e.id]
 
 
@@ -319,7 +318,7 @@ def test_tampered_unknown_and_foreign_tokens_are_refused(app, world, internship,
     assert service.load_link(token).id == link.id
 
 
-def test_a_link_never_opens_another_internship_or_another_link(app, world, internship, req):
+def test_a_link_never_opens_another_internship_or_another_link(supervisor_sign, app, world, internship, req):
     mine = entry(internship, date(2026, 3, 2), text="Mes activités")
     mine_later = entry(internship, date(2026, 3, 3), text="Entrée gardée en brouillon")
     other_internship = service.create_internship(world.other_learner, organisation="Globex",
@@ -332,7 +331,7 @@ def test_a_link_never_opens_another_internship_or_another_link(app, world, inter
     assert [e.id for e in service.signable_entries(link)] == [mine.id]
     for foreign in (theirs.id, mine_later.id, second_link.entries[0].id, 999_999):
         with pytest.raises(NotFound):
-            service.sign_entries(link, [mine.id, foreign], name="Marc")
+            supervisor_sign(link, [mine.id, foreign], name="Marc")
         with pytest.raises(NotFound):
             service.return_entry(link, foreign, remark="Non")
     db.session.rollback()
@@ -342,7 +341,7 @@ def test_a_link_never_opens_another_internship_or_another_link(app, world, inter
 
 # --- the supervisor's page -----------------------------------------------------------------------
 
-def test_signoff_page_shows_only_the_link_entries_and_signs(app, world, internship, req, client):
+def test_signoff_page_shows_only_the_link_entries_and_signs(app, world, internship, req, client, smtp):
     mine = entry(internship, date(2026, 3, 2), text="Conception **UML** du module")
     entry(internship, date(2026, 3, 3), text="Brouillon secret")
     other = service.create_internship(world.other_learner, organisation="Globex", supervisor_name="G",
@@ -367,8 +366,14 @@ def test_signoff_page_shows_only_the_link_entries_and_signs(app, world, internsh
     # No name: refused with the field's message.
     response = client.post(f"/signoff/{token}", data={"entries": [mine.id], "name": ""})
     assert response.status_code == 422 and "Indiquez votre nom" in response.get_data(as_text=True)
-    response = client.post(f"/signoff/{token}", data={"entries": [mine.id], "name": "Marc Maître",
-                                                      "comment": "Parfait"})
+    # The signature form e-mails a code to the link's address; nothing is signed yet.
+    form = {"entries": [mine.id], "name": "Marc Maître", "comment": "Parfait"}
+    response = client.post(f"/signoff/{token}", data=form)
+    assert response.status_code == 200 and 'name="code"' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(LogbookEntry, mine.id).status == EntryStatus.PENDING
+    code = smtp.last_code("marc@acme.example")
+    response = client.post(f"/signoff/{token}", data={**form, "code": code})
     assert response.status_code == 303
     db.session.expire_all()
     signed = db.session.get(LogbookEntry, mine.id)
@@ -429,19 +434,25 @@ def test_signoff_page_refuses_dead_links(app, world, internship, req, client, mo
     assert db.session.get(LogbookEntry, e.id).status != EntryStatus.SIGNED
 
 
-def test_signoff_form_is_csrf_protected(app, world, internship, req, database_url, tmp_path):
+def test_signoff_form_is_csrf_protected(app, world, internship, req, database_url, tmp_path, smtp):
     from tests.conftest import make_config, new_app
 
     e = entry(internship, date(2026, 3, 2))
     _link, token = send(internship, e)
     protected = new_app(make_config(database_url, tmp_path, WTF_CSRF_ENABLED=True,
-                                    SECRET_KEY=app.config["SECRET_KEY"]))
+                                    SECRET_KEY=app.config["SECRET_KEY"], SMTP_URL=smtp.url))
     client = protected.test_client()
     response = client.post(f"/signoff/{token}", data={"entries": [e.id], "name": "Marc"})
     assert response.status_code == 400
     page = client.get(f"/signoff/{token}")
     csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     response = client.post(f"/signoff/{token}", data={"entries": [e.id], "name": "Marc", "csrf_token": csrf})
+    assert response.status_code == 200
+    code = smtp.last_code("marc@acme.example")
+    response = client.post(f"/signoff/{token}", data={"entries": [e.id], "name": "Marc", "code": code})
+    assert response.status_code == 400  # the confirmation is protected too
+    response = client.post(f"/signoff/{token}", data={"entries": [e.id], "name": "Marc", "code": code,
+                                                      "csrf_token": csrf})
     assert response.status_code == 303
     db.session.expire_all()
     assert db.session.get(LogbookEntry, e.id).status == EntryStatus.SIGNED
@@ -472,17 +483,22 @@ def test_learner_pages_create_add_send_and_see_the_link_once(app, world, login, 
     page = client.get(f"/internships/{internship_id}").get_data(as_text=True)
     url = re.search(r'id="signoff-url" value="([^"]+)"', page).group(1)
     assert "/signoff/" in url
+    # No SMTP here: the page says no e-mail leaves, and never that one does.
+    assert 'id="no-mail"' in page and "Un e-mail" not in page
     again = client.get(f"/internships/{internship_id}").get_data(as_text=True)
-    assert 'id="signoff-url"' not in again  # shown once
-    token = url.rsplit("/", 1)[-1]
-    with app.test_request_context():
-        assert service.load_link(token).internship_id == internship_id
+    assert 'id="signoff-url"' not in again  # opened once after sending
+    link_id = int(re.search(r'href="[^"]*\?link=(\d+)#new-link"', again).group(1))
+    shown = client.get(f"/internships/{internship_id}?link={link_id}").get_data(as_text=True)
+    url_again = re.search(r'id="signoff-url" value="([^"]+)"', shown).group(1)  # shown again, later
+    for token in (url.rsplit("/", 1)[-1], url_again.rsplit("/", 1)[-1]):
+        with app.test_request_context():
+            assert service.load_link(token).internship_id == internship_id
 
 
-def test_signed_entry_cannot_change_through_the_pages(app, world, internship, req, login, client):
+def test_signed_entry_cannot_change_through_the_pages(supervisor_sign, app, world, internship, req, login, client):
     e = entry(internship, date(2026, 3, 2))
     link, _ = send(internship, e)
-    service.sign_entries(link, [e.id], name="Marc")
+    supervisor_sign(link, [e.id], name="Marc")
     db.session.commit()
     login(world.learner)
     edit = client.get(f"/internships/{internship.id}/entries/{e.id}/edit")
@@ -548,22 +564,22 @@ def page_count(pdf: bytes) -> int:
     return max(int(n) for n in re.findall(rb"/Type /Pages\b[^>]*?/Count (\d+)", pdf_objects(pdf)))
 
 
-def signed_logbook(internship):  # type: ignore[no-untyped-def]
+def signed_logbook(internship, supervisor_sign):  # type: ignore[no-untyped-def]
     entries = [entry(internship, date(2026, 3, 2), "7", "Analyse des **besoins**", (C1, C3)),
                entry(internship, date(2026, 3, 3), "7,5", "Développement", (C1,)),
                entry(internship, date(2026, 3, 10), "6", "Tests", (C2,)),
                entry(internship, date(2026, 4, 1), "7", "Hors période", (C2,))]
     draft = entry(internship, date(2026, 3, 4), "7", "Pas signé", (C3,))
     link, _ = send(internship, *entries)
-    service.sign_entries(link, [e.id for e in entries], name="Marc Maître", comment="Sérieux et rigoureux")
+    supervisor_sign(link, [e.id for e in entries], name="Marc Maître", comment="Sérieux et rigoureux")
     db.session.commit()
     return entries, draft
 
 
-def test_logbook_becomes_evidence_with_a_pdf_and_tags(app, world, internship, req):
+def test_logbook_becomes_evidence_with_a_pdf_and_tags(supervisor_sign, app, world, internship, req):
     from portfolio.storage import get_storage
 
-    signed_logbook(internship)
+    signed_logbook(internship, supervisor_sign)
     evidence = service.logbook_to_evidence(internship, actor=world.learner, start=date(2026, 3, 1),
                                            end=date(2026, 3, 31))
     db.session.commit()
@@ -600,8 +616,8 @@ def test_evidence_needs_signed_entries_and_the_learner(app, world, internship, r
         service.logbook_to_evidence(internship, actor=world.learner, start=END, end=START)
 
 
-def test_pdf_download_and_evidence_pages(app, world, internship, req, login, client):
-    signed_logbook(internship)
+def test_pdf_download_and_evidence_pages(supervisor_sign, app, world, internship, req, login, client):
+    signed_logbook(internship, supervisor_sign)
     login(world.learner)
     response = client.get(f"/internships/{internship.id}/logbook.pdf?pdf-start=2026-03-01&pdf-end=2026-03-31")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
@@ -680,12 +696,12 @@ def test_route_matrix(app, world, route_objects, login, client, endpoint, role):
         assert response.status_code == want, (role, path)
 
 
-def test_audit_trail_of_a_whole_logbook(app, world, internship, req):
+def test_audit_trail_of_a_whole_logbook(supervisor_sign, app, world, internship, req):
     e1, e2 = entry(internship, date(2026, 3, 2)), entry(internship, date(2026, 3, 3))
     service.update_entry(e2, actor=world.learner, day=e2.day, hours="6", activities="Corrigé")
     link, _ = send(internship, e1, e2)
     service.return_entry(link, e2.id, remark="À préciser")
-    service.sign_entries(link, [e1.id], name="Marc")
+    supervisor_sign(link, [e1.id], name="Marc")
     again, _ = send(internship, e2)
     service.revoke_link(again, actor=world.learner)
     service.delete_entry(e2, actor=world.learner)
@@ -695,9 +711,19 @@ def test_audit_trail_of_a_whole_logbook(app, world, internship, req):
     logbook_actions = [a for a in actions() if a.startswith("logbook.")]
     assert logbook_actions == [
         "logbook.internship_create", "logbook.entry_add", "logbook.entry_add", "logbook.entry_update",
-        "logbook.send", "logbook.return", "logbook.sign", "logbook.send", "logbook.link_revoke",
+        "logbook.send", "logbook.return", "logbook.code_sent", "logbook.sign", "logbook.send", "logbook.link_revoke",
         "logbook.entry_delete", "logbook.pdf", "logbook.export_evidence",
     ]
     from portfolio.services.audit import verify_chain
 
     assert list(verify_chain()) == []
+
+
+def test_the_link_is_derived_again_only_while_it_is_open(app, world, internship, req):  # type: ignore[no-untyped-def]
+    link, _url = send(internship, entry(internship, START))
+    again = service.link_url(link)
+    assert again is not None and again.rsplit("/", 1)[-1] != ""
+    assert service.load_link(again.rsplit("/", 1)[-1]).id == link.id
+    # A link whose nonce was not derived (made before, or under another secret) is never shown again.
+    link.nonce_hash = "0" * 64
+    assert service.link_url(link) is None

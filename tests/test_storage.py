@@ -236,6 +236,8 @@ def test_large_stream_goes_multipart_in_bounded_memory(storage: Storage) -> None
     # Large enough that holding it whole would exceed the bound below by far.
     size = 96 * MiB
     if isinstance(storage, S3Storage):
+        # What is checked is that memory follows part_concurrency, not the file's size.
+        storage.part_concurrency = 3
         storage.check()  # builds the client (and loads its API model) before measuring
         parts, puts = count_calls(storage, "UploadPart"), count_calls(storage, "PutObject")
     tracemalloc.start()
@@ -537,6 +539,8 @@ def test_create_storage_reads_s3_options() -> None:
     assert isinstance(storage, S3Storage)
     assert (storage.addressing, storage.region, storage.prefix) == ("virtual", "eu-west-3", "p/")
     assert storage._client is None  # no client, hence no network call, before first use
+    assert storage.part_concurrency == 4
+    assert create_storage("s3://evidence-bucket?parts=4").part_concurrency == 4
 
 
 @pytest.mark.parametrize(
@@ -553,6 +557,8 @@ def test_create_storage_reads_s3_options() -> None:
         ("s3://key:secret@bucket", "not in the URL"),
         ("s3://bucket?endpoint=http://x", "unknown option 'endpoint'"),
         ("s3://bucket?addressing=sideways", "addressing must be"),
+        ("s3://bucket?parts=0", "parts must be a whole number from 1 to 32"),
+        ("s3://bucket?parts=many", "parts must be a whole number from 1 to 32"),
         ("s3://bucket/../up", "invalid storage prefix"),
     ],
 )

@@ -3,7 +3,6 @@ their decisions, advisers' comments, the access rules, and every VAE route with 
 
 from __future__ import annotations
 
-import io
 from datetime import date
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import select
 from portfolio.extensions import db
 from portfolio.models import (
     AuditEvent,
-    Competency,
     Dossier,
     DossierStatus,
     DossierVersion,
@@ -22,62 +20,14 @@ from portfolio.models import (
 )
 from portfolio.services import access
 from portfolio.services import vae as service
+from portfolio.services.comments import comments_on
 from portfolio.services.errors import Conflict, DomainError
-from portfolio.services.evidence import Upload, create_evidence, learner_certification_ids
-
-B1 = "RNCP28754BC01"
+from portfolio.services.evidence import learner_certification_ids
+from tests.factories import B1, block_competencies, complete_block, own_evidence
 
 
 def actions() -> list[str]:
     return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
-
-
-def own_evidence(user, title: str = "Rapport de mission", data: bytes = b"rapport"):  # type: ignore[no-untyped-def]
-    item = create_evidence(user, title=title, kind="document", context="professional", occurred_on=date(2025, 6, 1),
-                           uploads=[Upload("rapport.txt", io.BytesIO(data))])
-    db.session.flush()
-    return item
-
-
-def block_competencies(code: str = B1) -> list[Competency]:
-    dossier_block = db.session.scalar(select(Competency).where(Competency.code.like(f"{code}-%")).limit(1)).block
-    return list(dossier_block.competencies)
-
-
-def complete_block(dossier, evidence, code: str = B1):  # type: ignore[no-untyped-def]
-    candidate = dossier.candidate
-    experience = service.create_experience(candidate, actor=candidate, organisation="Acme", job_title="Développeur",
-                                           start_date=date(2020, 1, 6), time_basis="full_time")
-    service.update_presentation(dossier, "Développeur depuis 2020.", actor=candidate)
-    section = service.section_for(dossier, code)
-    service.update_section(section, actor=candidate, applied=True, activities="J'ai conçu une API.",
-                           context="Équipe de 5.", means="Python, PostgreSQL.", experience_ids=[experience.id])
-    for competency in block_competencies(code):
-        service.set_claim(dossier, competency, actor=candidate, narrative=f"Récit {competency.code}",
-                          evidence_ids=[evidence.id])
-    return experience
-
-
-@pytest.fixture
-def enrolled(app, world):  # type: ignore[no-untyped-def]
-    service.enrol_candidate(world.vae, world.certification, actor=None)
-    db.session.commit()
-    return world.vae
-
-
-@pytest.fixture
-def vae_case(app, world, enrolled):  # type: ignore[no-untyped-def]
-    """world.vae: a complete BC01 sent as version 1, assigned to a jury with world.jury; adviser world.tutor."""
-    service.set_adviser(world.vae, world.tutor, actor=world.admin)
-    evidence = own_evidence(world.vae)
-    dossier = service.get_or_create_dossier(world.vae)
-    experience = complete_block(dossier, evidence)
-    version = service.send_dossier(dossier, actor=world.vae)
-    jury = service.create_jury("Jury CDA", [world.jury], actor=world.admin)
-    service.assign_version(version, jury, actor=world.admin)
-    db.session.commit()
-    return {"dossier": dossier.id, "version": version.id, "experience": experience.id, "jury": jury.id,
-            "vae_evidence": evidence.id, "jury_member": world.jury.id}
 
 
 # --- enrolment, experiences ----------------------------------------------------------------------
@@ -240,7 +190,7 @@ def test_jury_decides_block_by_block_and_the_candidate_is_told(app, world, vae_c
     assert service.current_block_decisions(version)[B1].comment == "Après entretien : validé."
     with pytest.raises(DomainError):
         service.record_outcome(version, "partial", "", member=world.jury)
-    service.record_outcome(version, "partial", "Un bloc sur cinq.", member=world.jury)
+    service.record_outcome(version, "partial", "Un bloc sur cinq.", member=world.jury, confirmed=True)
     db.session.commit()
     assert version.dossier.status == DossierStatus.DECIDED
     messages = list(db.session.scalars(select(Notification.message).where(Notification.user_id == world.vae.id)))
@@ -255,7 +205,7 @@ def test_comments_are_for_the_candidate_and_the_adviser(app, world, vae_case):
     for someone in (world.other_tutor, world.jury, world.admin):
         with pytest.raises(DomainError):
             service.add_dossier_comment(dossier, "x", author=someone)
-    assert [c.body for c in service.comments_on(dossier)] == ["Précisez le contexte du bloc 1.", "C'est fait."]
+    assert [c.body for c in comments_on(dossier)] == ["Précisez le contexte du bloc 1.", "C'est fait."]
 
 
 def test_access_rules(app, world, vae_case):
@@ -308,13 +258,16 @@ def test_candidate_pages_write_the_dossier_and_sending_lists_what_is_missing(app
         "organisation": "Acme", "job_title": "Développeur", "start_date": "2020-01-06", "time_basis": "full_time",
         "sector": "Numérique", "activities": "API", "tools": "Python", "evidence": [evidence.id]})
     assert response.status_code == 302, response.get_data(as_text=True)
-    assert client.get("/vae/").status_code == 302  # creates the dossier
+    assert client.get("/vae/").status_code == 200  # enrolled, no dossier yet: a GET creates nothing
+    assert service.dossier_of(world.vae) is None
+    assert client.post("/vae/", data={"certification": world.certification.id}).status_code == 302  # creates it
     dossier = service.dossier_of(world.vae)
+    assert client.get("/vae/").headers["Location"].endswith(f"/vae/dossiers/{dossier.id}")
     experience = service.experiences_of(world.vae)[0]
     assert experience.evidence[0].id == evidence.id
     assert client.get(f"/vae/experiences/{experience.id}/edit").status_code == 200
 
-    response = client.post(f"/vae/dossiers/{dossier.id}/send", follow_redirects=True)
+    response = client.post(f"/vae/dossiers/{dossier.id}/send", data={"confirm": "y"})
     body = response.get_data(as_text=True)
     assert "Choisissez au moins un bloc de compétences." in body
 
@@ -327,7 +280,7 @@ def test_candidate_pages_write_the_dossier_and_sending_lists_what_is_missing(app
     assert response.status_code == 302
     page = client.get(f"/vae/dossiers/{dossier.id}").get_data(as_text=True)
     assert "Le dossier est complet pour les blocs demandés." in page
-    response = client.post(f"/vae/dossiers/{dossier.id}/send")
+    response = client.post(f"/vae/dossiers/{dossier.id}/send", data={"confirm": "y"})
     assert response.status_code == 302 and "/vae/versions/" in response.headers["Location"]
     assert client.get(response.headers["Location"]).status_code == 200
     assert client.get(f"/vae/dossiers/{dossier.id}/blocks/NOPE").status_code == 404
@@ -346,7 +299,8 @@ def test_jury_pages_record_decisions_and_the_candidate_sees_them(app, world, vae
                            data={"block": B1, "result": "validated", "comment": "Compétences démontrées."})
     assert response.status_code == 302
     response = client.post(f"/vae/versions/{version_id}/outcome",
-                           data={"outcome-outcome": "partial", "outcome-comment": "Un bloc validé."})
+                           data={"outcome-outcome": "partial", "outcome-comment": "Un bloc validé.",
+                                 "outcome-confirm": "y"})
     assert response.status_code == 302
     client.post("/logout")
     login(world.vae)

@@ -8,7 +8,7 @@ from portfolio.extensions import db
 from portfolio.models import DossierExport, ExportStatus
 from portfolio.services import vae
 from portfolio.services.dossier_export import verify_archive
-from tests.test_vae import complete_block, own_evidence
+from tests.factories import complete_block, own_evidence
 
 
 @pytest.fixture

@@ -4,14 +4,8 @@ summary in the tutor's queue; the analyses kept per blob; access to the new rout
 from __future__ import annotations
 
 import io
-import os
 import re
-import stat
-import subprocess
-import sys
 import tarfile
-import zipfile
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,18 +15,20 @@ from portfolio.models import Blob, EvidenceFile
 from portfolio.models.analysis import BlobAnalysis
 from portfolio.services import viewers
 from portfolio.storage import get_storage
-from tests.test_analysis_reports import EXAMPLE_TESTS
+from tests.factories import (
+    PROJECT,
+    bomb_zip,
+    file_of,
+    run_pytest_junit,
+    symlink_zip,
+    zip_bytes,
+)
+from tests.factories import add_project_evidence as add_evidence
+from tests.factories import report_fixture as fixture
 
-FIXTURES = Path(__file__).parent / "fixtures" / "reports"
 C1 = "RNCP28754BC01-C01"
 MiB = 1024 * 1024
 
-PROJECT = {
-    "shop/README.md": b"# Shop\n",
-    "shop/src/shop/cart.py": b"class Cart:\n    def __init__(self):\n        self.items = []\n",
-    "shop/src/shop/api.ts": b"export const api = 1;\n",
-    "shop/tests/test_cart.py": b"from shop.cart import Cart\n\n\ndef test_empty():\n    assert Cart().items == []\n",
-}
 SVG_WITH_SCRIPT = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
                    b'<script>alert(document.cookie)</script><rect width="10" height="10"/></svg>')
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
@@ -41,18 +37,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 # --------------------------------------------------------------------------------------------
 # Builders
 # --------------------------------------------------------------------------------------------
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
 
 
 def tar_gz_bytes(files: dict[str, bytes]) -> bytes:
@@ -65,68 +49,9 @@ def tar_gz_bytes(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def symlink_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("ok.txt", b"ok\n")
-        info = zipfile.ZipInfo("passwd")
-        info.external_attr = (stat.S_IFLNK | 0o777) << 16
-        zf.writestr(info, b"/etc/passwd")
-    return buffer.getvalue()
-
-
-def bomb_zip(size: int = 30 * MiB) -> bytes:
-    """One entry of ``size`` zeros: a ratio near 1000, far above the limit of 100."""
-    buffer = io.BytesIO()
-    chunk = bytes(MiB)
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf, zf.open("zeros.txt", "w") as f:
-        for _ in range(size // MiB):
-            f.write(chunk)
-    return buffer.getvalue()
-
-
-def run_pytest_junit(tmp_path: Path) -> bytes:
-    """A genuine pytest report (1 passed, 1 failure, 1 error, 1 skipped), produced here by running pytest."""
-    example = tmp_path / "example"
-    example.mkdir()
-    (example / "test_example.py").write_text(EXAMPLE_TESTS)
-    ini = tmp_path / "pytest.ini"
-    ini.write_text("[pytest]\njunit_family = xunit2\n")  # not the repository's configuration
-    out = tmp_path / "junit.xml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    result = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-m", "pytest", str(example), "--junitxml", str(out), "-p", "no:cacheprovider", "-q",
-         "-c", str(ini), "--rootdir", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 1, result.stdout + result.stderr
-    return out.read_bytes()
-
-
 @pytest.fixture(scope="module")
 def pytest_report(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return run_pytest_junit(tmp_path_factory.mktemp("pytest-run"))
-
-
-def add_evidence(owner, files, *, title="Projet", kind="code", submit=False):  # type: ignore[no-untyped-def]
-    """Evidence of ``owner`` with ``files`` (name → bytes), optionally tagged and submitted."""
-    from flask import current_app
-
-    from portfolio.services import assessment, evidence
-
-    uploads = [evidence.Upload(name, io.BytesIO(data)) for name, data in files.items()]
-    with current_app.test_request_context():  # submitting notifies tutors, with links
-        item = evidence.create_evidence(owner, title=title, kind=kind, context="project",
-                                        occurred_on=date(2026, 10, 1), uploads=uploads)
-        if submit:
-            evidence.tag_evidence(item, C1, "Voir les fichiers.", actor=owner)
-            assessment.submit_evidence(item, actor=owner)
-        db.session.commit()
-    return item
-
-
-def file_of(item, name: str) -> EvidenceFile:  # type: ignore[no-untyped-def]
-    return next(f for f in item.files if f.filename == name)
 
 
 def page_of(client, item) -> str:  # type: ignore[no-untyped-def]
@@ -399,6 +324,10 @@ def test_a_store_failure_leaves_the_page_up(app, world, login, client, monkeypat
                                         "c.zip": zip_bytes(PROJECT)})
     login(world.learner)
     storage = get_storage()
+    # Kept when the files were added; dropped here as for files added before analyses were kept.
+    assert db.session.scalar(db.select(db.func.count()).select_from(BlobAnalysis)) == 2
+    db.session.execute(db.delete(BlobAnalysis))
+    db.session.commit()
 
     def unavailable(key):  # type: ignore[no-untyped-def]
         from portfolio.storage import StorageUnavailable
@@ -408,7 +337,7 @@ def test_a_store_failure_leaves_the_page_up(app, world, login, client, monkeypat
     monkeypatch.setattr(storage, "open", unavailable)
     html = page_of(client, item)
     assert html.count("Aperçu indisponible pour le moment") == 3
-    assert db.session.scalar(db.select(db.func.count()).select_from(BlobAnalysis)) == 0  # tried again later
+    assert db.session.scalar(db.select(db.func.count()).select_from(BlobAnalysis)) == 0  # a GET keeps nothing
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,7 +371,8 @@ def test_svg_with_a_script_is_only_ever_an_image(app, world, login, client):
     view = section(html, file)
     image_url = f"/evidence/{item.id}/files/{file.id}/image"
     assert f'<img src="{image_url}"' in view
-    assert "<svg" not in html and "alert(document.cookie)" not in html  # never inlined in the page
+    # Never inlined in the page (the page's own icons are <svg><use> of the app's sprite, not the file).
+    assert "alert(document.cookie)" not in html and "<script>" not in html
 
     image = client.get(image_url)
     assert image.status_code == 200 and image.data == SVG_WITH_SCRIPT
@@ -560,7 +490,10 @@ def test_the_list_shows_a_thumbnail_of_the_first_image(app, world, login, client
     item = add_evidence(world.learner, {"notes.txt": b"x\n", "shot.png": PNG, "other.png": PNG + b"2"})
     login(world.learner)
     html = client.get("/evidence/").get_data(as_text=True)
-    thumbs = re.findall(r'<img class="thumb" src="([^"]+)" alt=""', html)
+    # The cards (the default view) show the first image of each piece; the dense table does the same.
+    thumbs = re.findall(r'<div class="evidence-card__thumb"><img src="([^"]+)" alt=""', html)
+    table = client.get("/evidence/?view=table").get_data(as_text=True)
+    assert re.findall(r'<img class="thumb" src="([^"]+)" alt=""', table) == thumbs
     assert thumbs == [f"/evidence/{item.id}/files/{file_of(item, 'shot.png').id}/image"]
 
 

@@ -23,7 +23,8 @@ def run(*args: str) -> None:
 
 def extract() -> None:
     POT.parent.mkdir(exist_ok=True)
-    run("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "--no-location",
+    # Babel skips folders named "_*" by default: the shared macros live in templates/_macros.
+    run("extract", "-F", "babel.cfg", "--ignore-dirs", ".*", "-k", "_l", "-k", "lazy_gettext", "--no-location",
         "--sort-output", "-o", str(POT), ".")
 
 

@@ -33,6 +33,8 @@ byte it produces against both ratio and size limits before ``tarfile`` sees it.
 
 Languages are counted by file extension (:func:`portfolio.analysis.code.language_for_path`), over
 text files outside vendored directories (``node_modules``, ``vendor``, ``.git``...).
+
+Over 400 lines: three archive formats behind one bounded reader; each bound is checked where bytes are read.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, TypeGuard
 
 from portfolio.analysis.code import language_for_path, looks_binary
+from portfolio.storage.base import Readable
+from portfolio.storage.sniff import executable_kind
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -107,6 +111,7 @@ class ArchiveReport:
     reason: str | None = None  # French sentence for people
     format: str | None = None  # "zip", "tar" or "tar.gz"
     total_size: int = 0  # uncompressed bytes of all files
+    executables: list[str] = field(default_factory=list)  # paths of programs inside (see storage.sniff)
 
     @property
     def ok(self) -> bool:
@@ -121,6 +126,7 @@ class ArchiveReport:
             "files": sum(1 for e in self.entries if not e.is_dir),
             "languages": dict(self.languages),
             "has_tests": self.has_tests,
+            "executables": list(self.executables),
         }
 
 
@@ -247,7 +253,7 @@ class _Source:
     owned: bool  # opened here, closed here
 
 
-def _open_source(stream_or_path: str | os.PathLike[str] | IO[bytes]) -> _Source:
+def _open_source(stream_or_path: str | os.PathLike[str] | Readable) -> _Source:
     if isinstance(stream_or_path, str | os.PathLike):
         f = open(stream_or_path, "rb")  # noqa: SIM115 - closed by the caller of _open_source
         return _Source(f, os.fstat(f.fileno()).st_size, owned=True)
@@ -259,11 +265,13 @@ def _open_source(stream_or_path: str | os.PathLike[str] | IO[bytes]) -> _Source:
         stream.seek(0)
     elif hasattr(stream, "size") and isinstance(stream.size, int):
         length = stream.size
+    # A stream that cannot seek is only read (``_walk_*`` spool it first), which BinaryIO cannot say.
     return _Source(stream, length, owned=False)  # type: ignore[arg-type]
 
 
-def _seekable(stream: object) -> bool:
+def _seekable(stream: object) -> TypeGuard[IO[bytes]]:
     try:
+        # Any object may come: one without seekable() raises AttributeError, which means no.
         return bool(stream.seekable())  # type: ignore[attr-defined]
     except (AttributeError, ValueError, OSError):
         return False
@@ -279,7 +287,7 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buffer) -> int:
         n = len(buffer)
         if self._head:
             data, self._head = self._head[:n], self._head[n:]
@@ -364,7 +372,7 @@ class _Walk:
 
 
 def inspect_archive(
-    stream_or_path: str | os.PathLike[str] | IO[bytes],
+    stream_or_path: str | os.PathLike[str] | Readable,
     *,
     filename: str,
     limits: ArchiveLimits = DEFAULT_LIMITS,
@@ -382,7 +390,12 @@ def inspect_archive(
         n = 0
         last = b"\n"
         first = True
+        head = True
         for chunk in chunks:  # always drained: reading is how the content is checked
+            if head:
+                head = False
+                if executable_kind(chunk, path.rsplit("/", 1)[-1]):
+                    report.executables.append(path)
             if language is None:
                 continue
             if first and looks_binary(chunk):
@@ -405,7 +418,7 @@ def inspect_archive(
 
 
 def read_entry(
-    stream_or_path: str | os.PathLike[str] | IO[bytes],
+    stream_or_path: str | os.PathLike[str] | Readable,
     *,
     filename: str,
     path: str,
@@ -440,7 +453,7 @@ def read_entry(
     return found[0]
 
 
-def _walk(stream_or_path: str | os.PathLike[str] | IO[bytes], filename: str, walk: _Walk) -> None:
+def _walk(stream_or_path: str | os.PathLike[str] | Readable, filename: str, walk: _Walk) -> None:
     source = _open_source(stream_or_path)
     try:
         head = _read_exactly(source.stream, 512)
@@ -626,7 +639,7 @@ class _CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buffer) -> int:
         n = len(buffer)
         data = self._read(n)
         buffer[: len(data)] = data
@@ -686,6 +699,7 @@ class _CountingReader(io.RawIOBase):
 
 def _walk_tar(source: _Source, head: bytes, walk: _Walk, *, gzipped: bool) -> None:
     limits = walk.limits
+    # _Prefixed is a RawIOBase, whose read() may give None (a non-blocking stream; never this one): not IO[bytes].
     reader = _CountingReader(_Prefixed(head, source.stream), gzipped=gzipped, limits=limits)  # type: ignore[arg-type]
     stream = io.BufferedReader(reader, buffer_size=CHUNK)
     label = "TAR.GZ" if gzipped else "TAR"

@@ -6,12 +6,14 @@ from portfolio.models.assessment import (
     BlockDecision,
     CompetencyState,
     DecisionKind,
-    EvidenceComment,
     Level,
     Notification,
+    SelfAssessment,
 )
-from portfolio.models.audit import AuditEvent
+from portfolio.models.audit import AuditEvent, AuditHead
 from portfolio.models.cohort import Cohort, CohortMembership, MemberRole
+from portfolio.models.comment import Comment
+from portfolio.models.credential import Credential, CredentialSource, StatusList, SubjectKind
 from portfolio.models.evidence import (
     ApiToken,
     Blob,
@@ -21,16 +23,46 @@ from portfolio.models.evidence import (
     EvidenceFile,
     EvidenceKind,
     EvidenceStatus,
+    PendingFile,
 )
 from portfolio.models.framework import Block, Certification, CertificationLink, Competency
-from portfolio.models.logbook import EntryStatus, Internship, LogbookEntry, SignoffLink
-from portfolio.models.user import Role, User, UserRole
+from portfolio.models.logbook import EntryStatus, Internship, LogbookEntry, SignoffCode, SignoffLink
+from portfolio.models.lti import (
+    ContextRole,
+    KeyPurpose,
+    KeyStatus,
+    LinkTarget,
+    LtiContext,
+    LtiContextMember,
+    LtiDeployment,
+    LtiKey,
+    LtiLaunchState,
+    LtiLineItem,
+    LtiNonce,
+    LtiPlatform,
+    LtiResourceLink,
+    LtiScorePost,
+    LtiUserLink,
+    RegistrationSource,
+    ScoreStatus,
+)
+from portfolio.models.outbox import OutboxMessage, OutboxStatus
+from portfolio.models.privacy import (
+    DataExportStatus,
+    PersonalDataExport,
+    PrivacyRequest,
+    RequestKind,
+    RequestStatus,
+)
+from portfolio.models.share import ShareKind, ShareLink, ShareOpened, ShareView
+from portfolio.models.succession import CompetencyMapping, CompetencyMappingEntry, MappingKind
+from portfolio.models.usage import StorageUsage
+from portfolio.models.user import LoginAttempt, Role, User, UserRole
 from portfolio.models.vae import (
     BlockResult,
     Dossier,
-    DossierClaim,
-    DossierComment,
     DossierExport,
+    DossierNarrative,
     DossierSection,
     DossierStatus,
     DossierVersion,
@@ -46,12 +78,16 @@ from portfolio.models.vae import (
 )
 
 __all__ = [
+    "CompetencyMapping",
+    "CompetencyMappingEntry",
+    "MappingKind",
+    "SelfAssessment",
     "AnalysisKind",
     "BlobAnalysis",
     "BlockResult",
     "Dossier",
-    "DossierClaim",
-    "DossierComment",
+    "Comment",
+    "DossierNarrative",
     "DossierExport",
     "DossierSection",
     "DossierStatus",
@@ -69,7 +105,6 @@ __all__ = [
     "BlockDecision",
     "CompetencyState",
     "DecisionKind",
-    "EvidenceComment",
     "Level",
     "Notification",
     "ApiToken",
@@ -80,8 +115,14 @@ __all__ = [
     "EvidenceFile",
     "EvidenceKind",
     "EvidenceStatus",
+    "PendingFile",
     "AuditEvent",
+    "AuditHead",
     "Block",
+    "Credential",
+    "CredentialSource",
+    "StatusList",
+    "SubjectKind",
     "Certification",
     "CertificationLink",
     "Cohort",
@@ -90,9 +131,40 @@ __all__ = [
     "EntryStatus",
     "Internship",
     "LogbookEntry",
+    "SignoffCode",
     "SignoffLink",
     "MemberRole",
+    "LoginAttempt",
+    "DataExportStatus",
+    "PersonalDataExport",
+    "PrivacyRequest",
+    "RequestKind",
+    "RequestStatus",
     "Role",
+    "StorageUsage",
     "User",
     "UserRole",
+    "ContextRole",
+    "KeyPurpose",
+    "KeyStatus",
+    "LinkTarget",
+    "LtiContext",
+    "LtiContextMember",
+    "LtiDeployment",
+    "LtiKey",
+    "LtiLaunchState",
+    "LtiLineItem",
+    "LtiNonce",
+    "LtiPlatform",
+    "LtiResourceLink",
+    "LtiScorePost",
+    "LtiUserLink",
+    "RegistrationSource",
+    "ScoreStatus",
+    "OutboxMessage",
+    "OutboxStatus",
+    "ShareKind",
+    "ShareLink",
+    "ShareOpened",
+    "ShareView",
 ]

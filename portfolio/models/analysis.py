@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
-from portfolio.extensions import db
+from portfolio.extensions import Model
 from portfolio.models.base import UTCDateTime, str_enum, utcnow
 from portfolio.models.evidence import Blob
 
@@ -24,7 +24,7 @@ class AnalysisKind(enum.StrEnum):
     ARCHIVE = "archive"  # zip, tar, tar.gz listing (or its refusal)
 
 
-class BlobAnalysis(db.Model):
+class BlobAnalysis(Model):
     __tablename__ = "blob_analyses"
 
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"), primary_key=True)
@@ -33,7 +33,7 @@ class BlobAnalysis(db.Model):
     version: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
-    # The ORM deletes the analysis with its blob: SQLite does not enforce ON DELETE CASCADE here, and
-    # a reused blob id must never inherit another file's summary.
+    # The database deletes the analysis with its blob (ON DELETE CASCADE, enforced on SQLite too), and
+    # blob ids are never reused, so no file can inherit another file's summary.
     blob: Mapped[Blob] = relationship(
-        backref=backref("analysis", uselist=False, cascade="all, delete-orphan", passive_deletes=False))
+        backref=backref("analysis", uselist=False, cascade="all, delete-orphan", passive_deletes=True))

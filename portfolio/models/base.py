@@ -38,5 +38,9 @@ class TimestampMixin:
 
 
 def str_enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
-    """A Python enum stored as its values in a VARCHAR with a CHECK, the same on SQLite and PostgreSQL."""
-    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=length)
+    """A Python enum stored as its values in a VARCHAR with a CHECK, the same on SQLite and PostgreSQL.
+
+    The CHECK is named ``ck_<table>_<name>``; adding a value to the enum needs a migration that
+    drops and re-creates it (tests/test_schema_rules.py compares the database's CHECKs with these)."""
+    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=length,
+                create_constraint=True)

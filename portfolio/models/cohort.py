@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portfolio.extensions import db
+from portfolio.extensions import Model
 from portfolio.models.base import TimestampMixin, str_enum
 from portfolio.models.framework import Certification
 from portfolio.models.user import User
@@ -18,8 +18,9 @@ class MemberRole(enum.StrEnum):
     TUTOR = "tutor"
 
 
-class Cohort(TimestampMixin, db.Model):
+class Cohort(TimestampMixin, Model):
     __tablename__ = "cohorts"
+    __table_args__ = (CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -28,14 +29,14 @@ class Cohort(TimestampMixin, db.Model):
 
     certification: Mapped[Certification] = relationship()
     memberships: Mapped[list[CohortMembership]] = relationship(
-        back_populates="cohort", cascade="all, delete-orphan"
+        back_populates="cohort", cascade="all, delete-orphan", passive_deletes=True
     )
 
     def members(self, role: MemberRole) -> list[User]:
         return sorted((m.user for m in self.memberships if m.role == role), key=lambda u: u.name.lower())
 
 
-class CohortMembership(TimestampMixin, db.Model):
+class CohortMembership(TimestampMixin, Model):
     __tablename__ = "cohort_memberships"
     __table_args__ = (UniqueConstraint("cohort_id", "user_id"),)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portfolio.extensions import db
+from portfolio.extensions import Model
 from portfolio.models.base import TimestampMixin, UTCDateTime, str_enum, utcnow
 from portfolio.models.framework import Competency
 from portfolio.models.user import User
@@ -37,10 +37,11 @@ class EvidenceStatus(enum.StrEnum):
     ASSESSED = "assessed"
 
 
-class Blob(TimestampMixin, db.Model):
+class Blob(TimestampMixin, Model):
     """Stored content, once per SHA-256 whoever uploaded it."""
 
     __tablename__ = "blobs"
+    __table_args__ = (CheckConstraint("size > 0", name="size_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
@@ -49,7 +50,7 @@ class Blob(TimestampMixin, db.Model):
     storage_key: Mapped[str] = mapped_column(String(255))
 
 
-class Evidence(TimestampMixin, db.Model):
+class Evidence(TimestampMixin, Model):
     __tablename__ = "evidence"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -70,14 +71,17 @@ class Evidence(TimestampMixin, db.Model):
     owner: Mapped[User] = relationship()
     previous_version: Mapped[Evidence | None] = relationship(remote_side=[id])
     files: Mapped[list[EvidenceFile]] = relationship(
-        back_populates="evidence", order_by="EvidenceFile.id", cascade="all, delete-orphan"
+        back_populates="evidence", order_by="EvidenceFile.id", cascade="all, delete-orphan", passive_deletes=True
     )
     claims: Mapped[list[Claim]] = relationship(
-        back_populates="evidence", order_by="Claim.id", cascade="all, delete-orphan"
+        back_populates="evidence", order_by="Claim.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+    pending_files: Mapped[list[PendingFile]] = relationship(
+        back_populates="evidence", order_by="PendingFile.id", cascade="all, delete-orphan", passive_deletes=True
     )
 
 
-class EvidenceFile(TimestampMixin, db.Model):
+class EvidenceFile(TimestampMixin, Model):
     """A file of a piece of evidence: the original filename (display only) and the blob it points at."""
 
     __tablename__ = "evidence_files"
@@ -91,7 +95,30 @@ class EvidenceFile(TimestampMixin, db.Model):
     blob: Mapped[Blob] = relationship(lazy="joined")
 
 
-class Claim(TimestampMixin, db.Model):
+class PendingFile(TimestampMixin, Model):
+    """A file sent straight to the bucket (presigned POST) whose bytes are still being checked.
+
+    The request that records it only looks the object up (its size); a background job then reads it
+    once, checks its SHA-256 (the one declared, if any), and turns it into an ``EvidenceFile`` — or
+    deletes it and tells the owner. Until then the evidence shows « vérification en cours » and cannot
+    be submitted. Its bytes are charged to the owner's quota from the start (``size``).
+    """
+
+    __tablename__ = "pending_files"
+    __table_args__ = (CheckConstraint("size > 0", name="size_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    staged_key: Mapped[str] = mapped_column(String(255), unique=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: The SHA-256 the client declared, checked against the bytes; None when it declared none.
+    sha256: Mapped[str | None] = mapped_column(String(64))
+
+    evidence: Mapped[Evidence] = relationship(back_populates="pending_files")
+
+
+class Claim(TimestampMixin, Model):
     """Evidence tagged against a competency, with the learner's justification."""
 
     __tablename__ = "claims"
@@ -101,12 +128,16 @@ class Claim(TimestampMixin, db.Model):
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
     competency_id: Mapped[int] = mapped_column(ForeignKey("competencies.id", ondelete="RESTRICT"), index=True)
     justification: Mapped[str] = mapped_column(Text)
+    #: A copy made when the learner's cohort moved to the next version of the fiche: the tag it came from
+    #: (which stays, on the old competency, as it was).
+    migrated_from_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id", ondelete="SET NULL"))
 
     evidence: Mapped[Evidence] = relationship(back_populates="claims")
     competency: Mapped[Competency] = relationship(lazy="joined")
+    migrated_from: Mapped[Claim | None] = relationship(remote_side=[id], lazy="select")
 
 
-class ApiToken(TimestampMixin, db.Model):
+class ApiToken(TimestampMixin, Model):
     """A personal access token: only its SHA-256 is stored; the token is shown once."""
 
     __tablename__ = "api_tokens"

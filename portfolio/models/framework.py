@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portfolio.extensions import db
+from portfolio.extensions import Model
 from portfolio.models.base import TimestampMixin
 
 
-class Certification(TimestampMixin, db.Model):
+class Certification(TimestampMixin, Model):
     """One registration (version) of an RNCP fiche; a new registration is a new row."""
 
     __tablename__ = "certifications"
@@ -23,12 +23,14 @@ class Certification(TimestampMixin, db.Model):
     authority: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(default=True)
     source: Mapped[str] = mapped_column(String(32))
+    #: The CASE CFDocument identifier of a file made elsewhere, exported back unchanged (None: ours, derived).
+    case_identifier: Mapped[str | None] = mapped_column(String(36))
 
     blocks: Mapped[list[Block]] = relationship(
-        back_populates="certification", order_by="Block.position", cascade="all, delete-orphan"
+        back_populates="certification", order_by="Block.position", cascade="all, delete-orphan", passive_deletes=True
     )
     links: Mapped[list[CertificationLink]] = relationship(
-        back_populates="certification", cascade="all, delete-orphan"
+        back_populates="certification", cascade="all, delete-orphan", passive_deletes=True
     )
 
     @property
@@ -36,11 +38,12 @@ class Certification(TimestampMixin, db.Model):
         return f"{self.code} — {self.title}"
 
 
-class CertificationLink(db.Model):
+class CertificationLink(Model):
     """A predecessor or successor fiche, kept by code since that fiche may not be loaded."""
 
     __tablename__ = "certification_links"
-    __table_args__ = (UniqueConstraint("certification_id", "kind", "other_code"),)
+    __table_args__ = (UniqueConstraint("certification_id", "kind", "other_code"),
+                      CheckConstraint("kind IN ('predecessor', 'successor')", name="kind"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     certification_id: Mapped[int] = mapped_column(ForeignKey("certifications.id", ondelete="CASCADE"))
@@ -49,9 +52,10 @@ class CertificationLink(db.Model):
     certification: Mapped[Certification] = relationship(back_populates="links")
 
 
-class Block(db.Model):
+class Block(Model):
     __tablename__ = "blocks"
-    __table_args__ = (UniqueConstraint("certification_id", "code"),)
+    __table_args__ = (UniqueConstraint("certification_id", "code"),
+                      CheckConstraint("position >= 1", name="position_positive"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     certification_id: Mapped[int] = mapped_column(
@@ -62,10 +66,12 @@ class Block(db.Model):
     description: Mapped[str] = mapped_column(Text, default="")
     assessment_methods: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int]
+    #: The CASE CFItem identifier of a file made elsewhere (None: ours, derived from the codes).
+    case_identifier: Mapped[str | None] = mapped_column(String(36))
 
     certification: Mapped[Certification] = relationship(back_populates="blocks")
     competencies: Mapped[list[Competency]] = relationship(
-        back_populates="block", order_by="Competency.position", cascade="all, delete-orphan"
+        back_populates="block", order_by="Competency.position", cascade="all, delete-orphan", passive_deletes=True
     )
 
     @property
@@ -74,9 +80,10 @@ class Block(db.Model):
         return self.code.removeprefix(self.certification.code) if self.certification else self.code
 
 
-class Competency(db.Model):
+class Competency(Model):
     __tablename__ = "competencies"
-    __table_args__ = (UniqueConstraint("block_id", "code"),)
+    __table_args__ = (UniqueConstraint("block_id", "code"),
+                      CheckConstraint("position >= 1", name="position_positive"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     block_id: Mapped[int] = mapped_column(ForeignKey("blocks.id", ondelete="CASCADE"), index=True)
@@ -84,5 +91,7 @@ class Competency(db.Model):
     statement: Mapped[str] = mapped_column(Text)
     position: Mapped[int]
     needs_review: Mapped[bool] = mapped_column(default=False)
+    #: The CASE CFItem identifier of a file made elsewhere (None: ours, derived from the codes).
+    case_identifier: Mapped[str | None] = mapped_column(String(36))
 
     block: Mapped[Block] = relationship(back_populates="competencies")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portfolio.extensions import db
+from portfolio.extensions import Model, db
 from portfolio.models.base import TimestampMixin, UTCDateTime, str_enum, utcnow
 from portfolio.models.framework import Competency
 from portfolio.models.user import User
@@ -38,10 +38,14 @@ signoff_link_entries = Table(
 )
 
 
-class Internship(TimestampMixin, db.Model):
+class Internship(TimestampMixin, Model):
     """A learner's internship in an organisation, with the supervisor who signs its logbook."""
 
     __tablename__ = "internships"
+    __table_args__ = (
+        CheckConstraint("end_date >= start_date", name="dates_in_order"),
+        CheckConstraint("expected_hours BETWEEN 1 AND 10000", name="expected_hours_range"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     learner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -56,18 +60,25 @@ class Internship(TimestampMixin, db.Model):
 
     learner: Mapped[User] = relationship()
     entries: Mapped[list[LogbookEntry]] = relationship(
-        back_populates="internship", order_by="(LogbookEntry.day, LogbookEntry.id)", cascade="all, delete-orphan"
+        back_populates="internship", order_by="(LogbookEntry.day, LogbookEntry.id)", cascade="all, delete-orphan",
+        passive_deletes=True
     )
     links: Mapped[list[SignoffLink]] = relationship(
-        back_populates="internship", order_by="SignoffLink.id.desc()", cascade="all, delete-orphan"
+        back_populates="internship", order_by="SignoffLink.id.desc()", cascade="all, delete-orphan",
+        passive_deletes=True
     )
 
 
-class LogbookEntry(TimestampMixin, db.Model):
+class LogbookEntry(TimestampMixin, Model):
     """One day's activities; once signed, it is a record and never changes."""
 
     __tablename__ = "logbook_entries"
-    __table_args__ = (Index("ix_logbook_entries_internship_day", "internship_id", "day"),)
+    __table_args__ = (
+        Index("ix_logbook_entries_internship_day", "internship_id", "day"),
+        CheckConstraint("minutes > 0 AND minutes <= 1440", name="minutes_in_day"),
+        CheckConstraint("status <> 'signed' OR (signed_at IS NOT NULL AND signed_by_name IS NOT NULL)",
+                        name="signed_has_signature"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     internship_id: Mapped[int] = mapped_column(ForeignKey("internships.id", ondelete="CASCADE"))
@@ -83,6 +94,13 @@ class LogbookEntry(TimestampMixin, db.Model):
     signed_by_name: Mapped[str | None] = mapped_column(String(200))
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     supervisor_comment: Mapped[str | None] = mapped_column(Text)
+    #: What the entry was signed under, frozen with the signature (the internship may change later).
+    signed_organisation: Mapped[str | None] = mapped_column(String(200))
+    signed_supervisor_name: Mapped[str | None] = mapped_column(String(200))
+    #: The address the one-time code that confirmed the signature was sent to.
+    signed_supervisor_email: Mapped[str | None] = mapped_column(String(254))
+    signed_expected_hours: Mapped[int | None]
+    signed_minutes: Mapped[int | None]
     returned_remark: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -96,7 +114,7 @@ class LogbookEntry(TimestampMixin, db.Model):
         return self.status in (EntryStatus.DRAFT, EntryStatus.RETURNED)
 
 
-class SignoffLink(TimestampMixin, db.Model):
+class SignoffLink(TimestampMixin, Model):
     """A signed, expiring link sent to the supervisor; only the SHA-256 of its nonce is stored."""
 
     __tablename__ = "signoff_links"
@@ -108,7 +126,30 @@ class SignoffLink(TimestampMixin, db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The one-time codes that confirm a signature are rows of ``signoff_codes`` (SignoffCode).
 
     internship: Mapped[Internship] = relationship(back_populates="links")
     entries: Mapped[list[LogbookEntry]] = relationship(
         secondary=signoff_link_entries, order_by="(LogbookEntry.day, LogbookEntry.id)")
+
+
+class SignoffCode(TimestampMixin, Model):
+    """A one-time code e-mailed to a link's ``sent_to`` address that confirms the supervisor's signature.
+
+    Only its HMAC (under the app's secret, bound to the link) is kept. It expires, allows a few tries
+    (counted by conditional UPDATEs), is used once; a link gets only a few codes (rows counted)."""
+
+    __tablename__ = "signoff_codes"
+    __table_args__ = (
+        CheckConstraint("attempts >= 0 AND attempts <= 5", name="attempts_range"),
+        CheckConstraint("expires_at > created_at", name="expires_after_creation"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The code dies with its link (and the link with its internship).
+    link_id: Mapped[int] = mapped_column(ForeignKey("signoff_links.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -6,10 +6,10 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portfolio.extensions import db
+from portfolio.extensions import Model, db
 from portfolio.models.base import TimestampMixin, UTCDateTime, str_enum, utcnow
 from portfolio.models.evidence import Evidence
 from portfolio.models.framework import Block, Certification, Competency
@@ -50,7 +50,7 @@ class ExportStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class VaeEnrolment(TimestampMixin, db.Model):
+class VaeEnrolment(TimestampMixin, Model):
     """A VAE candidate's certification, and the tutor who accompanies them (accompagnateur), if any."""
 
     __tablename__ = "vae_enrolments"
@@ -71,10 +71,11 @@ experience_evidence = db.Table(
 )
 
 
-class Experience(TimestampMixin, db.Model):
+class Experience(TimestampMixin, Model):
     """A professional or volunteer experience of a VAE candidate."""
 
     __tablename__ = "experiences"
+    __table_args__ = (CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_in_order"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -92,7 +93,7 @@ class Experience(TimestampMixin, db.Model):
     evidence: Mapped[list[Evidence]] = relationship(secondary=experience_evidence, order_by="Evidence.id")
 
 
-class Dossier(TimestampMixin, db.Model):
+class Dossier(TimestampMixin, Model):
     """The dossier de validation (livret 2) a candidate writes for their certification."""
 
     __tablename__ = "dossiers"
@@ -108,10 +109,12 @@ class Dossier(TimestampMixin, db.Model):
 
     candidate: Mapped[User] = relationship()
     certification: Mapped[Certification] = relationship()
-    sections: Mapped[list[DossierSection]] = relationship(back_populates="dossier", cascade="all, delete-orphan")
-    claims: Mapped[list[DossierClaim]] = relationship(back_populates="dossier", cascade="all, delete-orphan")
+    sections: Mapped[list[DossierSection]] = relationship(back_populates="dossier", cascade="all, delete-orphan",
+                                                          passive_deletes=True)
+    narratives: Mapped[list[DossierNarrative]] = relationship(back_populates="dossier",
+                                                              cascade="all, delete-orphan", passive_deletes=True)
     versions: Mapped[list[DossierVersion]] = relationship(back_populates="dossier", order_by="DossierVersion.number",
-                                                          cascade="all, delete-orphan")
+                                                          cascade="all, delete-orphan", passive_deletes=True)
 
 
 section_experiences = db.Table(
@@ -121,7 +124,7 @@ section_experiences = db.Table(
 )
 
 
-class DossierSection(db.Model):
+class DossierSection(Model):
     """One block of the dossier: whether the candidate applies for it, and the activities that show it."""
 
     __tablename__ = "dossier_sections"
@@ -140,30 +143,27 @@ class DossierSection(db.Model):
     experiences: Mapped[list[Experience]] = relationship(secondary=section_experiences, order_by="Experience.id")
 
 
-claim_evidence = db.Table(
-    "dossier_claim_evidence",
-    db.Column("claim_id", db.ForeignKey("dossier_claims.id", ondelete="CASCADE"), primary_key=True),
-    db.Column("evidence_id", db.ForeignKey("evidence.id", ondelete="CASCADE"), primary_key=True),
-)
+class DossierNarrative(Model):
+    """The candidate's narrative (récit) for one competency of the dossier.
 
+    The evidence for a competency is not stored here: it is the candidate's own tags
+    (``evidence.Claim``, with their justification), the same ones a learner makes, so a candidate tags
+    once and the dossier shows it.
+    """
 
-class DossierClaim(db.Model):
-    """A competency the candidate demonstrates: the narrative and the evidence for it."""
-
-    __tablename__ = "dossier_claims"
-    __table_args__ = (UniqueConstraint("dossier_id", "competency_id"),)
+    __tablename__ = "dossier_narratives"
+    __table_args__ = (UniqueConstraint("dossier_id", "competency_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)
     competency_id: Mapped[int] = mapped_column(ForeignKey("competencies.id", ondelete="RESTRICT"))
     narrative: Mapped[str] = mapped_column(Text, default="")
 
-    dossier: Mapped[Dossier] = relationship(back_populates="claims")
+    dossier: Mapped[Dossier] = relationship(back_populates="narratives")
     competency: Mapped[Competency] = relationship()
-    evidence: Mapped[list[Evidence]] = relationship(secondary=claim_evidence, order_by="Evidence.id")
 
 
-class Jury(TimestampMixin, db.Model):
+class Jury(TimestampMixin, Model):
     __tablename__ = "juries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -178,18 +178,20 @@ jury_members = db.Table(
 )
 
 
-class DossierVersion(db.Model):
+class DossierVersion(Model):
     """A version of a dossier as it was sent: ``snapshot`` is frozen and never changes.
 
     Snapshot schema (JSON): ``{"candidate": {name, email}, "certification": {code, title, registration},
     "presentation", "version", "sent_at", "experiences": [{id, organisation, sector, job_title, start,
     end, time_basis, volunteer, activities, tools}], "blocks": [{code, title, activities, context, means,
-    experience_ids, "competencies": [{code, statement, narrative, "evidence": [{id, title, kind, "files":
-    [{filename, sha256, size, media_type, storage_key}]}]}]}]}`` — applied blocks only.
+    experience_ids, "competencies": [{code, statement, narrative, "evidence": [{id, title, kind, justification?,
+    "files": [{filename, sha256, size, media_type, storage_key}]}]}]}]}`` — applied blocks only.
+    ``justification`` (the tag's) is in versions sent after the dossier moved onto the learners' tags;
+    readers take it as optional, older versions read as they always did.
     """
 
     __tablename__ = "dossier_versions"
-    __table_args__ = (UniqueConstraint("dossier_id", "number"),)
+    __table_args__ = (UniqueConstraint("dossier_id", "number"), CheckConstraint("number >= 1", name="number_positive"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)
@@ -203,7 +205,7 @@ class DossierVersion(db.Model):
     jury: Mapped[Jury | None] = relationship()
 
 
-class JuryBlockDecision(TimestampMixin, db.Model):
+class JuryBlockDecision(TimestampMixin, Model):
     """A jury member's decision on one block of a sent version, with its reasons (a record)."""
 
     __tablename__ = "jury_block_decisions"
@@ -219,7 +221,7 @@ class JuryBlockDecision(TimestampMixin, db.Model):
     decided_by: Mapped[User | None] = relationship()
 
 
-class JuryOutcome(TimestampMixin, db.Model):
+class JuryOutcome(TimestampMixin, Model):
     """The jury's overall outcome on a sent version."""
 
     __tablename__ = "jury_outcomes"
@@ -233,23 +235,15 @@ class JuryOutcome(TimestampMixin, db.Model):
     decided_by: Mapped[User | None] = relationship()
 
 
-class DossierComment(TimestampMixin, db.Model):
-    """The adviser's (or the candidate's) comment on the draft."""
-
-    __tablename__ = "dossier_comments"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    body: Mapped[str] = mapped_column(Text)
-
-    author: Mapped[User | None] = relationship()
-
-
-class DossierExport(TimestampMixin, db.Model):
+class DossierExport(TimestampMixin, Model):
     """A PDF or archive export of a dossier (draft or sent version), built by a background job."""
 
     __tablename__ = "dossier_exports"
+    __table_args__ = (
+        CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
+        CheckConstraint("size IS NULL OR size >= 0", name="size_not_negative"),
+        CheckConstraint("status <> 'done' OR (storage_key IS NOT NULL AND sha256 IS NOT NULL)", name="done_has_file"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)

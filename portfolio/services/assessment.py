@@ -1,26 +1,30 @@
-"""Submission, assessment, block validation, comments and notifications.
+"""Submission, assessment, block validation and comments (notifications: ``services.notifications``).
 
 Assessments are appended, never edited or deleted; a correction is a new assessment that names the
 one it supersedes. ``CompetencyState`` holds the current level per learner and competency and is
 updated in the same transaction, so that reading progress or a cohort matrix never scans history.
+How "the current" anything is read is in ``services.current``; comments are ``services.comments``.
+
+Over 400 lines: submission, assessment, block decisions, the queue and the matrix share the current-level reads.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
-import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import cast
 
 from flask import url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
-from sqlalchemy.orm import lazyload, selectinload
+from flask_babel import ngettext
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import aliased, joinedload, lazyload, selectinload
 
 from portfolio.extensions import db
+from portfolio.formatting import slugify
 from portfolio.models import (
     Assessment,
     Block,
@@ -29,24 +33,37 @@ from portfolio.models import (
     Claim,
     Cohort,
     CohortMembership,
+    Comment,
     Competency,
     CompetencyState,
+    CredentialSource,
     DecisionKind,
     Evidence,
-    EvidenceComment,
     EvidenceFile,
     EvidenceStatus,
     Level,
     MemberRole,
-    Notification,
-    Role,
     User,
 )
 from portfolio.models.base import utcnow
+from portfolio.services import access, self_assessment
+from portfolio.services import comments as comment_service
+from portfolio.services.access import lti_scope_cohort_id
 from portfolio.services.audit import record_event
+from portfolio.services.credentials.issue import revoke_credentials
+from portfolio.services.current import current_levels, latest, latest_per
 from portfolio.services.errors import Conflict, DomainError, NotFound
-from portfolio.services.evidence import EvidenceLocked
-from portfolio.services.outbox import queue_email
+from portfolio.services.evidence import EvidenceLocked, ensure_verified
+from portfolio.services.locks import lock
+
+# Re-exported: the notifications were kept here before they had their own service.
+from portfolio.services.notifications import (  # noqa: F401
+    mark_notifications_read,
+    notifications_of,
+    notify,
+    open_notification,
+    unread_count,
+)
 
 MAX_COMMENT = 10_000
 
@@ -74,33 +91,6 @@ def level_label(level: Level | str | None) -> str:
     return _("en cours d'acquisition") if level == Level.IN_PROGRESS else _("non acquis")
 
 
-# --- notifications ----------------------------------------------------------------------------------
-
-def notify(user: User, message: str, link: str | None = None, *, email_subject: str | None = None) -> None:
-    """An in-app notification, and an e-mail after the commit when SMTP is configured."""
-    db.session.add(Notification(user_id=user.id, message=message[:500], link=link))
-    if email_subject:
-        queue_email(db.session, user.email, email_subject, f"{message}\n\n{link or ''}")
-
-
-def unread_count(user: User) -> int:
-    return db.session.scalar(select(func.count()).select_from(Notification)
-                             .where(Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
-
-
-def notifications_of(user: User, limit: int = 50) -> list[Notification]:
-    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id)
-                                   .order_by(Notification.id.desc()).limit(limit)))
-
-
-def mark_notifications_read(user: User) -> None:
-    now = utcnow()
-    for item in db.session.scalars(select(Notification).where(Notification.user_id == user.id,
-                                                              Notification.read_at.is_(None))):
-        item.read_at = now
-    db.session.flush()
-
-
 def tutors_of(learner: User) -> list[User]:
     tutor = db.aliased(CohortMembership)
     member = db.aliased(CohortMembership)
@@ -125,11 +115,13 @@ def _has_assessments(evidence: Evidence) -> bool:
 
 def submit_evidence(evidence: Evidence, *, actor: User) -> None:
     """Send a tagged draft for assessment; from then on its files, description and tags are frozen."""
+    lock(evidence)
     if evidence.status != EvidenceStatus.DRAFT:
         raise EvidenceLocked(_("Cette preuve a déjà été soumise."))
     if not evidence.claims:
         raise DomainError(_("Rattachez la preuve à au moins une compétence avant de la soumettre."),
                           field="competency")
+    ensure_verified(evidence)
     evidence.status = EvidenceStatus.SUBMITTED
     evidence.submitted_at = utcnow()
     db.session.flush()
@@ -141,7 +133,9 @@ def submit_evidence(evidence: Evidence, *, actor: User) -> None:
 
 
 def withdraw_evidence(evidence: Evidence, *, actor: User) -> None:
-    """Take a submission back, while nobody has assessed it."""
+    """Take a submission back, while nobody has assessed it (decided under the evidence's row lock, which
+    an assessment takes too: one of them wins, the other is refused)."""
+    lock(evidence)
     if evidence.status == EvidenceStatus.ASSESSED or (evidence.status == EvidenceStatus.SUBMITTED
                                                       and _has_assessments(evidence)):
         raise Conflict(_("Cette preuve a déjà été évaluée : créez-en une nouvelle version."))
@@ -168,6 +162,7 @@ def new_version(evidence: Evidence, *, actor: User) -> Evidence:
     copy.claims = [Claim(competency=c.competency, justification=c.justification) for c in evidence.claims]
     db.session.add(copy)
     db.session.flush()
+    self_assessment.copy_self_assessments(evidence, copy)
     record_event("evidence.new_version", actor=actor, subject_type="evidence", subject_id=copy.id,
                  data={"previous": evidence.id})
     return copy
@@ -177,7 +172,13 @@ def new_version(evidence: Evidence, *, actor: User) -> Evidence:
 
 def record_assessment(evidence: Evidence, competency_code: str, level: str, comment: str, *,
                       assessor: User) -> Assessment:
-    """Judge one tagged competency of a submitted piece of evidence (the caller checked the assessor's right)."""
+    """Judge one tagged competency of a submitted piece of evidence (the caller checked the assessor's right).
+
+    Under the learner's row lock (taken by block decisions too) and the evidence's (taken by a
+    withdrawal): a racing withdrawal, assessment of the same competency or block validation waits, then
+    sees this one. The database refuses two assessments superseding the same one anyway."""
+    lock(evidence.owner)
+    lock(evidence)
     if evidence.status == EvidenceStatus.DRAFT:
         raise Conflict(_("Cette preuve n'est pas soumise : elle ne peut pas être évaluée."))
     if assessor.id == evidence.owner_id:
@@ -195,7 +196,7 @@ def record_assessment(evidence: Evidence, competency_code: str, level: str, comm
         raise DomainError(_("Cette preuve n'est pas rattachée à %(code)s.", code=competency_code),
                           field="competency")
     learner_id, competency_id = evidence.owner_id, claim.competency_id
-    state = db.session.get(CompetencyState, (learner_id, competency_id), with_for_update=True)
+    state = db.session.get(CompetencyState, (learner_id, competency_id), populate_existing=True)
     assessment = Assessment(learner_id=learner_id, competency_id=competency_id, assessor_id=assessor.id,
                             evidence_id=evidence.id, level=level_value, comment=comment,
                             supersedes_id=state.assessment_id if state else None)
@@ -218,21 +219,45 @@ def record_assessment(evidence: Evidence, competency_code: str, level: str, comm
 
 
 def current_block_decision(learner: User, block: Block) -> BlockDecision | None:
-    return db.session.scalar(select(BlockDecision).where(BlockDecision.learner_id == learner.id,
-                                                         BlockDecision.block_id == block.id)
-                             .order_by(BlockDecision.id.desc()).limit(1))
+    return latest(BlockDecision, BlockDecision.learner_id == learner.id, BlockDecision.block_id == block.id)
+
+
+def missing_by_state(block: Block, levels: dict[int, Level]) -> str:
+    """The block's competencies that are not acquired, grouped by their real state, e.g.
+    « C4 en cours d'acquisition ; C5 non acquise ; C6, C7 pas encore évaluées »."""
+    groups: dict[Level | None, list[str]] = {Level.IN_PROGRESS: [], Level.NOT_ACQUIRED: [], None: []}
+    for competency in block.competencies:
+        level = levels.get(competency.id)
+        if level != Level.ACQUIRED:
+            groups[Level(level) if level else None].append(competency.code)
+    parts = []
+    for level, codes in groups.items():
+        if not codes:
+            continue
+        n, joined = len(codes), ", ".join(codes)
+        if level == Level.IN_PROGRESS:
+            parts.append(ngettext("%(codes)s en cours d'acquisition", "%(codes)s en cours d'acquisition", n,
+                                  codes=joined))
+        elif level == Level.NOT_ACQUIRED:
+            parts.append(ngettext("%(codes)s non acquise", "%(codes)s non acquises", n, codes=joined))
+        else:
+            parts.append(ngettext("%(codes)s pas encore évaluée", "%(codes)s pas encore évaluées", n, codes=joined))
+    return " ; ".join(parts)
 
 
 def validate_block(learner: User, block: Block, *, actor: User, comment: str = "") -> BlockDecision:
-    """Validate a block once every competency of it is acquired; otherwise say which are missing."""
+    """Validate a block once every competency of it is acquired; otherwise say which are missing.
+    Decided under the learner's row lock, which assessments take too."""
+    lock(learner)
     levels = dict(db.session.execute(
         select(CompetencyState.competency_id, CompetencyState.level)
         .join(Competency).where(CompetencyState.learner_id == learner.id, Competency.block_id == block.id)
     ).all())
     missing = [c.code for c in block.competencies if levels.get(c.id) != Level.ACQUIRED]
     if missing:
-        raise BlockIncomplete(_("Le bloc %(block)s ne peut pas être validé : compétences non acquises : "
-                                "%(codes)s.", block=block.code, codes=", ".join(missing)), missing)
+        raise BlockIncomplete(_("Le bloc %(block)s ne peut pas être validé tant que chacune de ses compétences "
+                                "n'est pas acquise : %(details)s.", block=block.code,
+                                details=missing_by_state(block, levels)), missing)
     current = current_block_decision(learner, block)
     if current is not None and current.kind == DecisionKind.VALIDATED:
         raise Conflict(_("Ce bloc est déjà validé."))
@@ -250,6 +275,7 @@ def validate_block(learner: User, block: Block, *, actor: User, comment: str = "
 
 def revoke_block(learner: User, block: Block, *, actor: User, comment: str) -> BlockDecision:
     """Revoke a validation: a new record, the validation stays in the history."""
+    lock(learner)
     current = current_block_decision(learner, block)
     if current is None or current.kind != DecisionKind.VALIDATED:
         raise Conflict(_("Ce bloc n'est pas validé."))
@@ -261,33 +287,22 @@ def revoke_block(learner: User, block: Block, *, actor: User, comment: str) -> B
     db.session.flush()
     record_event("block.revoke", actor=actor, subject_type="block_decision", subject_id=decision.id,
                  data={"learner": learner.id, "block": block.code})
+    # The credentials standing on this validation are revoked in the same transaction (status list bit).
+    revoke_credentials(learner, block, source=CredentialSource.TUTOR, actor=actor, reason=comment.strip())
     notify(learner, _("Validation du bloc %(block)s retirée par %(name)s.", block=block.code, name=actor.name),
            url_for("assessment.progress", learner_id=learner.id))
     return decision
 
 
-def add_comment(evidence: Evidence, body: str, *, author: User) -> EvidenceComment:
-    body = (body or "").strip()
-    if not body:
-        raise DomainError(_("Le commentaire est vide."), field="body")
-    if len(body) > MAX_COMMENT:
-        raise DomainError(_("Le commentaire ne doit pas dépasser %(n)d caractères.", n=MAX_COMMENT), field="body")
-    comment = EvidenceComment(evidence_id=evidence.id, author_id=author.id, body=body)
-    db.session.add(comment)
-    db.session.flush()
-    record_event("evidence.comment", actor=author, subject_type="evidence", subject_id=evidence.id,
-                 data={"comment": comment.id})
+def add_comment(evidence: Evidence, body: str, *, author: User) -> Comment:
+    comment = comment_service.add_comment_to(evidence, body, author=author, max_length=MAX_COMMENT,
+                                             action="evidence.comment")
     recipients = tutors_of(evidence.owner) if author.id == evidence.owner_id else [evidence.owner]
     for user in recipients:
         if user.id != author.id:
             notify(user, _("%(name)s a commenté « %(title)s ».", name=author.name, title=evidence.title),
                    _evidence_link(evidence))
     return comment
-
-
-def comments_on(evidence: Evidence) -> list[EvidenceComment]:
-    return list(db.session.scalars(select(EvidenceComment).where(EvidenceComment.evidence_id == evidence.id)
-                                   .options(selectinload(EvidenceComment.author)).order_by(EvidenceComment.id)))
 
 
 def assessments_on(evidence: Evidence) -> list[Assessment]:
@@ -297,24 +312,18 @@ def assessments_on(evidence: Evidence) -> list[Assessment]:
                                    .order_by(Assessment.id)))
 
 
-def current_levels(learner: User, competency_ids: Sequence[int]) -> dict[int, Level]:
-    if not competency_ids:
-        return {}
-    return dict(db.session.execute(select(CompetencyState.competency_id, CompetencyState.level)
-                                   .where(CompetencyState.learner_id == learner.id,
-                                          CompetencyState.competency_id.in_(list(competency_ids)))).all())
-
-
 # --- the tutor's queue -------------------------------------------------------------------------------
 
-def assessable_learner_ids(user: User) -> select:  # type: ignore[valid-type]
+def assessable_learner_ids(user: User) -> Select[int]:
     """A subquery of the learners ``user`` may assess: their cohorts' learners (everyone for admins)."""
     learner = db.aliased(CohortMembership)
-    if user.has_role(Role.ADMIN):
+    scoped = lti_scope_cohort_id(user)  # an LTI session: the launched course's cohort only
+    if access.sees_every_cohort(user) and scoped is None:
         return select(learner.user_id).where(learner.role == MemberRole.LEARNER)
     tutor = db.aliased(CohortMembership)
-    return (select(learner.user_id).join(tutor, tutor.cohort_id == learner.cohort_id)
-            .where(tutor.user_id == user.id, tutor.role == MemberRole.TUTOR, learner.role == MemberRole.LEARNER))
+    query = (select(learner.user_id).join(tutor, tutor.cohort_id == learner.cohort_id)
+             .where(tutor.user_id == user.id, tutor.role == MemberRole.TUTOR, learner.role == MemberRole.LEARNER))
+    return query.where(tutor.cohort_id == scoped) if scoped is not None else query
 
 
 def queue(user: User, *, cohort_id: int | None = None, learner_id: int | None = None,
@@ -338,12 +347,36 @@ def queue(user: User, *, cohort_id: int | None = None, learner_id: int | None = 
 
 # --- progress and the cohort matrix -------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class TaggedEvidence:
+    """A piece of evidence tagged with a competency, as the progress page shows it (columns, not objects)."""
+    id: int
+    title: str
+    status: EvidenceStatus
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One assessment of a competency, as the progress page shows it: who, when, on which evidence, what it
+    replaced (its date) and the comment."""
+    level: Level
+    created_at: datetime
+    comment: str
+    assessor_name: str | None
+    evidence_id: int | None
+    evidence_title: str | None
+    supersedes_created_at: datetime | None
+    #: The competency of the previous version whose assessment this one carries over (a cohort moved).
+    migrated_from_code: str | None = None
+
+
 @dataclass
 class CompetencyProgress:
     competency: Competency
     level: Level | None
-    claims: list[Claim] = field(default_factory=list)
-    history: list[Assessment] = field(default_factory=list)
+    # The page's rows carry columns; the API puts the whole tags and assessment records in instead.
+    claims: list[TaggedEvidence] | list[Claim] = field(default_factory=list)
+    history: list[HistoryEntry] | list[Assessment] = field(default_factory=list)
 
 
 @dataclass
@@ -362,30 +395,50 @@ class BlockProgress:
 
 def learner_progress(learner: User, certification: Certification) -> list[BlockProgress]:
     """Each block with, per competency, the current level, the evidence and the assessment history."""
+    return progress_and_earlier_validations(learner, certification)[0]
+
+
+def progress_and_earlier_validations(learner: User, certification: Certification
+                                     ) -> tuple[list[BlockProgress], list[BlockDecision]]:
+    """:func:`learner_progress`, and the blocks the learner has validated under another version of the fiche
+    (their cohort moved to the next one: those validations stay, shown as such), from the same queries.
+
+    A fixed number of queries whatever the number of blocks, evidence or assessments (blocks with their
+    competencies, levels, tags, history, decisions), and only the columns the page shows: tags and history
+    are plain rows, not ORM objects with their relationships."""
     blocks = db.session.scalars(select(Block).where(Block.certification_id == certification.id)
                                 .options(selectinload(Block.competencies)).order_by(Block.position)).all()
     comp_ids = [c.id for b in blocks for c in b.competencies]
     levels = current_levels(learner, comp_ids)
-    claims: dict[int, list[Claim]] = defaultdict(list)
-    for claim in db.session.scalars(select(Claim).join(Evidence).where(Evidence.owner_id == learner.id,
-                                                                       Claim.competency_id.in_(comp_ids))
-                                    .options(selectinload(Claim.evidence)).order_by(Claim.id)):
-        claims[claim.competency_id].append(claim)
-    history: dict[int, list[Assessment]] = defaultdict(list)
-    for item in db.session.scalars(select(Assessment).where(Assessment.learner_id == learner.id,
-                                                            Assessment.competency_id.in_(comp_ids))
-                                   .options(selectinload(Assessment.assessor), selectinload(Assessment.evidence),
-                                            selectinload(Assessment.supersedes))
-                                   .order_by(Assessment.id)):
-        history[item.competency_id].append(item)
-    decisions: dict[int, BlockDecision] = {}
-    for decision in db.session.scalars(select(BlockDecision).where(BlockDecision.learner_id == learner.id)
-                                       .options(selectinload(BlockDecision.decided_by))
-                                       .order_by(BlockDecision.id)):
-        decisions[decision.block_id] = decision
-    return [BlockProgress(block, [CompetencyProgress(c, levels.get(c.id), claims[c.id], history[c.id])
+    claims: dict[int, list[TaggedEvidence]] = defaultdict(list)
+    for competency_id, evidence_id, title, status in db.session.execute(
+            select(Claim.competency_id, Evidence.id, Evidence.title, Evidence.status)
+            .join(Evidence, Claim.evidence_id == Evidence.id)
+            .where(Evidence.owner_id == learner.id, Claim.competency_id.in_(comp_ids)).order_by(Claim.id)):
+        claims[competency_id].append(TaggedEvidence(evidence_id, title, status))
+    history: dict[int, list[HistoryEntry]] = defaultdict(list)
+    replaced, origin, origin_competency = aliased(Assessment), aliased(Assessment), aliased(Competency)
+    for row in db.session.execute(
+            select(Assessment.competency_id, Assessment.level, Assessment.created_at, Assessment.comment,
+                   User.name, Evidence.id, Evidence.title, replaced.created_at, origin_competency.code)
+            .outerjoin(User, Assessment.assessor_id == User.id)
+            .outerjoin(Evidence, Assessment.evidence_id == Evidence.id)
+            .outerjoin(replaced, Assessment.supersedes_id == replaced.id)
+            .outerjoin(origin, Assessment.migrated_from_id == origin.id)
+            .outerjoin(origin_competency, origin.competency_id == origin_competency.id)
+            .where(Assessment.learner_id == learner.id, Assessment.competency_id.in_(comp_ids))
+            .order_by(Assessment.id)):
+        history[row[0]].append(HistoryEntry(*row[1:]))
+    decisions = cast("dict[int, BlockDecision]", {d.block_id: d for d in db.session.scalars(
+        latest_per(BlockDecision, [BlockDecision.block_id], BlockDecision.learner_id == learner.id)
+        .options(joinedload(BlockDecision.decided_by).lazyload(User.role_rows),  # the page shows the name
+                 joinedload(BlockDecision.block).joinedload(Block.certification)))})
+    here = {block.id for block in blocks}
+    earlier = sorted((d for d in decisions.values() if d.block_id not in here and d.kind == DecisionKind.VALIDATED),
+                     key=lambda d: (d.block.certification.code, d.block.certification.registration, d.block.position))
+    return [BlockProgress(block, [CompetencyProgress(c, levels.get(c.id), claims.get(c.id, []), history[c.id])
                                   for c in block.competencies], decisions.get(block.id))
-            for block in blocks]
+            for block in blocks], earlier
 
 
 @dataclass
@@ -396,6 +449,8 @@ class Matrix:
     levels: dict[tuple[int, int], Level]          # (learner id, competency id) -> level
     validated: set[tuple[int, int]]               # (learner id, block id) currently validated
     all_blocks: list[Block] = field(default_factory=list)  # every block of the certification (for filters)
+    #: (learner id, competency id) -> the learner's self-assessed level (loaded when the gap is shown)
+    self_levels: dict[tuple[int, int], Level] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Every total in one pass over the cells, instead of a scan per learner, competency and block.
@@ -424,6 +479,23 @@ class Matrix:
         levels, uid = self.levels, learner.id
         return "".join(cells[levels.get((uid, c.id))] for b in self.blocks for c in b.competencies)
 
+    def gap_row(self, learner: User, cells: dict[Level | None, str],
+                gap_cells: dict[tuple[Level | None, Level], str]) -> str:
+        """Like ``row``, with a marked cell where the learner's self-assessment differs from the level."""
+        levels, selves, uid = self.levels, self.self_levels, learner.id
+        out = []
+        for b in self.blocks:
+            for c in b.competencies:
+                level, own = levels.get((uid, c.id)), selves.get((uid, c.id))
+                out.append(gap_cells[(level, own)] if own is not None and own != level else cells[level])
+        return "".join(out)
+
+    def gaps(self) -> int:
+        """How many cells of the matrix differ from the learner's self-assessment."""
+        shown = {c.id for b in self.blocks for c in b.competencies}
+        return sum(1 for (uid, cid), own in self.self_levels.items()
+                   if cid in shown and self.levels.get((uid, cid)) != own)
+
     def acquired_in_block(self, learner: User, block: Block) -> int:
         return sum(1 for c in block.competencies if self.levels.get((learner.id, c.id)) == Level.ACQUIRED)
 
@@ -437,7 +509,8 @@ class Matrix:
         return self._by_block[block.id]
 
 
-def cohort_matrix(cohort: Cohort, *, block_code: str | None = None, sort: str = "name") -> Matrix:
+def cohort_matrix(cohort: Cohort, *, block_code: str | None = None, sort: str = "name",
+                  with_self_assessment: bool = False) -> Matrix:
     """Learners × competencies for a cohort, in a number of queries that depends on neither."""
     all_blocks = list(db.session.scalars(select(Block).where(Block.certification_id == cohort.certification_id)
                                          .options(selectinload(Block.competencies)).order_by(Block.position)))
@@ -454,13 +527,12 @@ def cohort_matrix(cohort: Cohort, *, block_code: str | None = None, sort: str = 
     levels = {(lid, cid): level for lid, cid, level in db.session.execute(
         select(CompetencyState.learner_id, CompetencyState.competency_id, CompetencyState.level)
         .where(CompetencyState.learner_id.in_(member_ids), CompetencyState.competency_id.in_(comp_ids)))}
-    latest = (select(BlockDecision.learner_id, BlockDecision.block_id, func.max(BlockDecision.id).label("last"))
-              .where(BlockDecision.learner_id.in_(member_ids))
-              .group_by(BlockDecision.learner_id, BlockDecision.block_id).subquery())
+    current = latest_per(BlockDecision, [BlockDecision.learner_id, BlockDecision.block_id],
+                         BlockDecision.learner_id.in_(member_ids)).subquery()
     validated = {(lid, bid) for lid, bid in db.session.execute(
-        select(BlockDecision.learner_id, BlockDecision.block_id).join(latest, BlockDecision.id == latest.c.last)
-        .where(BlockDecision.kind == DecisionKind.VALIDATED))}
-    matrix = Matrix(cohort, blocks, learners, levels, validated, all_blocks)
+        select(current.c.learner_id, current.c.block_id).where(current.c.kind == DecisionKind.VALIDATED))}
+    selves = self_assessment.submitted_self_levels(member_ids, comp_ids) if with_self_assessment else {}
+    matrix = Matrix(cohort, blocks, learners, levels, validated, all_blocks, selves)
     if sort == "acquired":
         matrix.learners.sort(key=lambda u: (-matrix.acquired(u), u.name.lower()))
     return matrix
@@ -501,9 +573,7 @@ def matrix_csv(matrix: Matrix) -> bytes:
 
 def matrix_filename(cohort: Cohort) -> str:
     """``matrice-promo-a-2026.csv``: ASCII, as the matrix page names the same export."""
-    ascii_name = unicodedata.normalize("NFKD", cohort.name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:80]
-    return f"matrice-{slug or cohort.id}.csv"
+    return f"matrice-{slugify(cohort.name, 80) or cohort.id}.csv"
 
 
 # --- what the evidence page shows about assessment ------------------------------------------------------
@@ -518,7 +588,7 @@ class CompetencyReview:
 @dataclass
 class EvidenceReview:
     competencies: list[CompetencyReview]
-    comments: list[EvidenceComment]
+    comments: list[Comment]
     next_version: Evidence | None
 
     @property
@@ -536,7 +606,7 @@ def evidence_review(evidence: Evidence) -> EvidenceReview:
                     for c in evidence.claims]
     next_version = db.session.scalar(select(Evidence).where(Evidence.previous_version_id == evidence.id)
                                      .order_by(Evidence.id).limit(1))
-    return EvidenceReview(competencies, comments_on(evidence), next_version)
+    return EvidenceReview(competencies, comment_service.comments_on(evidence), next_version)
 
 
 # --- the queue page ---------------------------------------------------------------------------------------
@@ -557,7 +627,7 @@ def queue_page(user: User, *, cohort_id: int | None = None, learner_id: int | No
     """The tutor's queue with its filters' choices and counts, in a fixed number of queries."""
     cohort_query = select(Cohort).options(selectinload(Cohort.certification)).order_by(Cohort.year.desc(),
                                                                                       Cohort.name)
-    if not user.has_role(Role.ADMIN):
+    if not access.sees_every_cohort(user):
         cohort_query = cohort_query.where(Cohort.id.in_(
             select(CohortMembership.cohort_id).where(CohortMembership.user_id == user.id,
                                                      CohortMembership.role == MemberRole.TUTOR)))

@@ -1,25 +1,30 @@
 """The internship logbook: internships, entries, the supervisor's sign-off links, totals and exports.
 
 The supervisor has no account. They receive a link carrying a token signed with the app's secret
-(``itsdangerous``) that names one ``SignoffLink`` and a random nonce; only the nonce's SHA-256 is
-stored, so a database leak yields no usable link. A link acts only on the entries that were pending
+(``itsdangerous``) that names one ``SignoffLink`` and a nonce; only the nonce's SHA-256 is stored, so a
+database leak yields no usable link. The nonce is an HMAC of the link (its id and creation second) under
+the app's secret, so the learner can be shown the link again while it is valid (``link_url``).
+A link acts only on the entries that were pending
 when it was sent and are still pending through it (``LogbookEntry.current_link_id``); it is refused
 once expired, revoked, or when nothing is left to sign. A signed entry never changes again.
 
 Like every service: flush, never commit; refusals are ``DomainError`` with a message for a person.
+
+Over 400 lines: internships, entries, sign-off links and exports change under one lock order;
+the exports could move out.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
 import secrets
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from io import BytesIO
 
@@ -27,15 +32,33 @@ from flask import current_app, render_template, url_for
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
+from portfolio.dml import rowcount
 from portfolio.extensions import db
+from portfolio.formatting import date_long, slugify
 from portfolio.markdown import render_markdown
-from portfolio.models import Block, Competency, EntryStatus, Evidence, Internship, LogbookEntry, SignoffLink, User
+from portfolio.models import (
+    Block,
+    Competency,
+    EntryStatus,
+    Evidence,
+    Internship,
+    LogbookEntry,
+    SignoffCode,
+    SignoffLink,
+    User,
+)
 from portfolio.models.base import utcnow
-from portfolio.services.audit import record_event
+from portfolio.pdf import html_document
+from portfolio.services.audit import record_event, record_read
 from portfolio.services.errors import DomainError, NotFound
+from portfolio.services.evidence import Upload, create_evidence, learner_certification_ids, tag_evidence
+from portfolio.services.locks import lock
+from portfolio.services.notifications import notify
+from portfolio.services.outbox import placeholder as outbox_placeholder
 from portfolio.services.outbox import queue_email
+from portfolio.services.users import normalise_email
 
 TOKEN_SALT = "portfolio.logbook.signoff"  # noqa: S105 — a salt separates token uses; it is no secret
 DEFAULT_VALIDITY = timedelta(days=14)
@@ -111,11 +134,6 @@ def parse_hours(value: Decimal | int | float | str | None) -> int:
     return minutes
 
 
-def slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60] or "stage"
-
-
 def working_days(start: date, end: date) -> int:
     """Monday to Friday between two dates, both included."""
     if end < start:
@@ -144,9 +162,7 @@ def _required(value: str | None, field: str, message: str) -> str:
 
 
 def _check_internship(organisation: str, supervisor_name: str, supervisor_email: str, start_date: date | None,
-                      end_date: date | None, expected_hours: int | None) -> dict:
-    from portfolio.services.users import normalise_email
-
+                      end_date: date | None, expected_hours: int | None, learner: User) -> dict:
     organisation = _required(organisation, "organisation", _("Indiquez l'organisme d'accueil."))
     supervisor_name = _required(supervisor_name, "supervisor_name", _("Indiquez le nom du maître de stage."))
     if not (supervisor_email or "").strip():
@@ -157,6 +173,10 @@ def _check_internship(organisation: str, supervisor_name: str, supervisor_email:
         raise DomainError(exc.message, field="supervisor_email") from None
     if len(email) > 254:
         raise DomainError(_("Adresse e-mail invalide : %(email)s", email=supervisor_email), field="supervisor_email")
+    if email == (learner.email or "").strip().lower():
+        # The code that confirms the supervisor's signature goes to this address: never the learner's own.
+        raise DomainError(_("L'adresse du maître de stage ne peut pas être la vôtre : c'est à elle qu'est envoyé "
+                            "le code qui confirme sa signature."), field="supervisor_email")
     if start_date is None:
         raise DomainError(_("Indiquez la date de début."), field="start_date")
     if end_date is None:
@@ -178,13 +198,13 @@ def create_internship(learner: User, *, organisation: str, supervisor_name: str,
                       expected_hours: int | None = None) -> Internship:
     """Record an internship; its expected length defaults to 7 h per working day."""
     fields = _check_internship(organisation, supervisor_name, supervisor_email, start_date, end_date,
-                               expected_hours)
+                               expected_hours, learner)
     internship = Internship(learner=learner, **fields)
     db.session.add(internship)
     db.session.flush()
     record_event("logbook.internship_create", actor=learner, subject_type="internship", subject_id=internship.id,
-                 data={"organisation": fields["organisation"], "start": start_date.isoformat(),
-                       "end": end_date.isoformat(), "expected_hours": fields["expected_hours"]})
+                 data={"organisation": fields["organisation"], "start": fields["start_date"].isoformat(),
+                       "end": fields["end_date"].isoformat(), "expected_hours": fields["expected_hours"]})
     return internship
 
 
@@ -193,8 +213,8 @@ def update_internship(internship: Internship, *, actor: User, organisation: str,
                       expected_hours: int | None = None) -> None:
     """Change an internship; its dates must still hold every entry."""
     fields = _check_internship(organisation, supervisor_name, supervisor_email, start_date, end_date,
-                               expected_hours)
-    outside = [e for e in internship.entries if not start_date <= e.day <= end_date]
+                               expected_hours, internship.learner)
+    outside = [e for e in internship.entries if not fields["start_date"] <= e.day <= fields["end_date"]]
     if outside:
         raise DomainError(_("Des entrées tombent hors de ces dates (la première le %(day)s) : gardez des dates "
                             "qui les contiennent.", day=format_date(outside[0].day, "short")), field="start_date")
@@ -220,8 +240,6 @@ def internships_of(learner: User) -> list[Internship]:
 
 def learner_competencies(learner: User) -> list[Competency]:
     """The competencies an entry may name: those of the learner's certifications, in block order."""
-    from portfolio.services.evidence import learner_certification_ids
-
     cert_ids = learner_certification_ids(learner)
     if not cert_ids:
         return []
@@ -251,6 +269,10 @@ def locked_reason(entry: LogbookEntry) -> str | None:
 
 
 def _require_editable(entry: LogbookEntry) -> None:
+    # Under the internship's row lock, which signing and returning take: a signature that committed
+    # after this request read the entry is seen here, and a signed entry is never changed.
+    lock(entry.internship)
+    db.session.refresh(entry)
     reason = locked_reason(entry)
     if reason:
         raise EntryLocked(reason)
@@ -327,27 +349,46 @@ def _hash(nonce: str) -> str:
     return hashlib.sha256(nonce.encode("utf-8")).hexdigest()
 
 
+def _derived_nonce(link_id: int, created_at: datetime) -> str:
+    """The link's nonce, derived again from its id and creation second under the app's secret."""
+    key = current_app.config["SECRET_KEY"].encode("utf-8")
+    message = f"{TOKEN_SALT}:nonce:{link_id}:{int(created_at.timestamp())}".encode()
+    return base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest()).rstrip(b"=").decode("ascii")
+
+
+def link_url(link: SignoffLink) -> str | None:
+    """The link's URL again (for its learner, while it is open), or None for a link whose nonce was random
+    (made before links were derivable) or whose secret has changed."""
+    nonce = _derived_nonce(link.id, link.created_at)
+    if not hmac.compare_digest(link.nonce_hash, _hash(nonce)):
+        return None
+    return url_for("logbook.signoff", token=_serializer().dumps([link.id, nonce]), _external=True)
+
+
 def send_for_signoff(internship: Internship, entries: Sequence[LogbookEntry], *, actor: User,
                      valid_for: timedelta = DEFAULT_VALIDITY) -> tuple[SignoffLink, str]:
     """Send entries to the supervisor: they become pending under a new link, e-mailed after the commit.
 
-    Returns the link and its URL (shown to the learner once, to copy; it is not stored). Entries still
+    Returns the link and its URL (not stored: ``link_url`` derives it again). Entries still
     pending under an older link move to this one, so an expired link is replaced by sending again.
     """
     if not entries:
         raise DomainError(_("Choisissez au moins une entrée à faire signer."), field="entries")
+    lock(internship)  # as signing does: the statuses checked below are the committed ones
     for entry in entries:
+        db.session.refresh(entry)
         if entry.internship_id != internship.id:
             raise NotFound(_("Entrée introuvable."))
         if entry.status == EntryStatus.SIGNED:
             raise EntryLocked(_("L'entrée du %(day)s est déjà signée.", day=format_date(entry.day, "short")))
-    now = utcnow()
-    nonce = secrets.token_urlsafe(24)
-    link = SignoffLink(internship=internship, nonce_hash=_hash(nonce), sent_to=internship.supervisor_email,
-                       created_by_id=actor.id, created_at=now, expires_at=now + valid_for,
-                       entries=list(entries))
+    now = utcnow().replace(microsecond=0)  # the nonce is derived from the creation second
+    link = SignoffLink(internship=internship, nonce_hash=_hash(secrets.token_urlsafe(24)),
+                       sent_to=internship.supervisor_email, created_by_id=actor.id, created_at=now,
+                       expires_at=now + valid_for, entries=list(entries))
     db.session.add(link)
     db.session.flush()
+    nonce = _derived_nonce(link.id, now)
+    link.nonce_hash = _hash(nonce)
     for entry in entries:
         entry.status = EntryStatus.PENDING
         entry.current_link_id = link.id
@@ -355,23 +396,31 @@ def send_for_signoff(internship: Internship, entries: Sequence[LogbookEntry], *,
     token = _serializer().dumps([link.id, nonce])
     url = url_for("logbook.signoff", token=token, _external=True)
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-        subject = _("Journal de stage de %(learner)s : %(n)d entrée(s) à signer", learner=internship.learner.name,
-                    n=len(entries))
-        body = _("Bonjour %(supervisor)s,\n\n%(learner)s vous demande de signer %(n)d entrée(s) de son journal de "
-                 "stage chez %(organisation)s. Ouvrez ce lien pour les relire, les signer ou les renvoyer avec "
-                 "une remarque (aucun compte n'est nécessaire) :\n\n%(url)s\n\nCe lien est valable jusqu'au "
-                 "%(expires)s.", supervisor=internship.supervisor_name, learner=internship.learner.name,
-                 n=len(entries), organisation=internship.organisation, url=url,
-                 expires=format_date(link.expires_at, "long"))
-    queue_email(db.session, internship.supervisor_email, subject, body)
+        subject = ngettext("Journal de stage de %(learner)s : %(num)d entrée à signer",
+                           "Journal de stage de %(learner)s : %(num)d entrées à signer", len(entries),
+                           learner=internship.learner.name)
+        body = ngettext(
+            "Bonjour %(supervisor)s,\n\n%(learner)s vous demande de signer %(num)d entrée de son journal de "
+            "stage chez %(organisation)s. Ouvrez ce lien pour la relire, la signer ou la renvoyer avec "
+            "une remarque (aucun compte n'est nécessaire) :\n\n%(url)s\n\nCe lien est valable jusqu'au "
+            "%(expires)s.",
+            "Bonjour %(supervisor)s,\n\n%(learner)s vous demande de signer %(num)d entrées de son journal de "
+            "stage chez %(organisation)s. Ouvrez ce lien pour les relire, les signer ou les renvoyer avec "
+            "une remarque (aucun compte n'est nécessaire) :\n\n%(url)s\n\nCe lien est valable jusqu'au "
+            "%(expires)s.", len(entries), supervisor=internship.supervisor_name, learner=internship.learner.name,
+            organisation=internship.organisation, url=url, expires=date_long(link.expires_at))
+    queue_email(db.session, internship.supervisor_email, subject, body, user_id=internship.learner_id,
+                kind="signoff_link", subject_id=link.id)
     record_event("logbook.send", actor=actor, subject_type="internship", subject_id=internship.id,
-                 data={"link": link.id, "entries": [e.id for e in entries], "to": internship.supervisor_email,
+                 data={"link": link.id, "entries": [e.id for e in entries],
                        "expires_at": link.expires_at.isoformat()})
     return link, url
 
 
 def revoke_link(link: SignoffLink, *, actor: User) -> None:
     """Close a link for good; its pending entries go back to draft, to be edited or sent again."""
+    lock(link.internship)  # as signing does: an entry signed meanwhile stays signed
+    db.session.refresh(link)
     if link.revoked_at is not None:
         return
     link.revoked_at = utcnow()
@@ -434,6 +483,8 @@ def load_link(token: str) -> SignoffLink:
 
 
 def _link_entries(link: SignoffLink, entry_ids: Iterable[int]) -> list[LogbookEntry]:
+    # Sign-offs and returns of one internship, one at a time: the second sees what the first did.
+    lock(link.internship)
     signable = {e.id: e for e in signable_entries(link)}
     chosen = []
     for entry_id in entry_ids:
@@ -444,13 +495,11 @@ def _link_entries(link: SignoffLink, entry_ids: Iterable[int]) -> list[LogbookEn
 
 
 def _notify_learner(internship: Internship, message: str) -> None:
-    from portfolio.services.assessment import notify
-
     notify(internship.learner, message, url_for("logbook.detail", internship_id=internship.id))
 
 
-def sign_entries(link: SignoffLink, entry_ids: Sequence[int], *, name: str, comment: str = "") -> list[LogbookEntry]:
-    """The supervisor signs some of the link's pending entries with their name (and an optional comment)."""
+def _check_signature(link: SignoffLink, entry_ids: Sequence[int], *, name: str,
+                     comment: str) -> tuple[str, str, list[LogbookEntry]]:
     name = (name or "").strip()
     if not name:
         raise DomainError(_("Indiquez votre nom pour signer."), field="name")
@@ -462,19 +511,134 @@ def sign_entries(link: SignoffLink, entry_ids: Sequence[int], *, name: str, comm
     entries = _link_entries(link, dict.fromkeys(entry_ids))
     if not entries:
         raise DomainError(_("Cochez au moins une entrée à signer."), field="entries")
+    return name, comment, entries
+
+
+def sign_entries(link: SignoffLink, entry_ids: Sequence[int], *, name: str, code: str,
+                 comment: str = "") -> list[LogbookEntry]:
+    """The supervisor signs some of the link's pending entries with their name (and an optional comment),
+    confirmed by the one-time code e-mailed to the link's address (:func:`send_signoff_code`): the learner,
+    who holds the link, does not receive it."""
+    name, comment, entries = _check_signature(link, entry_ids, name=name, comment=comment)
+    _use_code(link, code)
     now = utcnow()
-    for entry in entries:
-        entry.status = EntryStatus.SIGNED
-        entry.signed_by_name = name
-        entry.signed_at = now
-        entry.supervisor_comment = comment or None
+    # Signed only if still pending on this link, whatever was read before: the database counts.
+    ids = [e.id for e in entries]
+    signed = db.session.execute(
+        update(LogbookEntry).where(LogbookEntry.id.in_(ids), LogbookEntry.status == EntryStatus.PENDING,
+                                   LogbookEntry.current_link_id == link.id)
+        .values(status=EntryStatus.SIGNED, signed_by_name=name, signed_at=now, supervisor_comment=comment or None,
+                # What it is signed under, frozen with the signature: later edits of the internship do not reach it.
+                signed_organisation=link.internship.organisation,
+                signed_supervisor_name=link.internship.supervisor_name, signed_supervisor_email=link.sent_to,
+                signed_expected_hours=link.internship.expected_hours, signed_minutes=LogbookEntry.minutes)
+        .execution_options(synchronize_session="fetch"))
+    if rowcount(signed) != len(ids):
+        raise LinkUsed(_("Ces entrées viennent d'être signées ou renvoyées : rechargez la page."))
     db.session.flush()
     record_event("logbook.sign", actor=None, subject_type="internship", subject_id=link.internship_id,
-                 data={"link": link.id, "entries": [e.id for e in entries], "name": name, "comment": bool(comment)})
+                 data={"link": link.id, "entries": [e.id for e in entries], "comment": bool(comment)})
     _notify_learner(link.internship, ngettext("%(name)s a signé %(num)d entrée de votre journal de stage.",
                                               "%(name)s a signé %(num)d entrées de votre journal de stage.",
                                               len(entries), name=name))
     return entries
+
+
+# --- the supervisor's one-time code ---------------------------------------------------------------
+
+CODE_VALIDITY = timedelta(minutes=15)
+CODE_MAX_ATTEMPTS = 5
+CODES_PER_LINK = 5
+
+
+class CodeRefused(DomainError):
+    """A wrong, expired or used-up code. Its try is counted: the view commits despite the refusal."""
+
+    code = "signoff_code_refused"
+
+
+class MailUnavailable(DomainError):
+    code = "signoff_mail_unavailable"
+
+
+def mail_configured() -> bool:
+    """Whether this server can e-mail the supervisor a code (without it, signing through a link is impossible)."""
+    return bool(current_app.config.get("SMTP_URL"))
+
+
+def _code_hash(link: SignoffLink, code: str) -> str:
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, f"portfolio.signoff-code|{link.id}|{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def send_signoff_code(link: SignoffLink, entry_ids: Sequence[int], *, name: str, comment: str = "") -> SignoffCode:
+    """The supervisor submitted the signature form: check it, then e-mail a new six-digit code to the
+    address the link was sent to (after the commit). Only its HMAC is kept; it expires after 15 minutes,
+    allows five tries, and a link gets at most five codes."""
+    if not mail_configured():
+        raise MailUnavailable(_("La signature exige l'envoi d'un code par e-mail au maître de stage, et l'envoi "
+                                "d'e-mails n'est pas configuré sur ce serveur : la signature ne peut pas se faire "
+                                "ici."))
+    _check_signature(link, entry_ids, name=name, comment=comment)
+    sent = db.session.execute(select(func.count()).select_from(SignoffCode)
+                              .where(SignoffCode.link_id == link.id)).scalar_one()
+    if sent >= CODES_PER_LINK:
+        raise CodeRefused(_("Trop de codes ont été demandés pour ce lien : demandez un nouveau lien à "
+                            "l'apprenant·e."))
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = utcnow()
+    row = SignoffCode(link_id=link.id, code_hash=_code_hash(link, code), created_at=now,
+                      expires_at=now + CODE_VALIDITY, attempts=0)
+    db.session.add(row)
+    db.session.flush()
+    internship = link.internship
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        subject = _("Code de signature du journal de stage de %(learner)s", learner=internship.learner.name)
+        body = _("Bonjour,\n\nVoici le code qui confirme votre signature du journal de stage de %(learner)s "
+                 "chez %(organisation)s : %(code)s\n\nIl est valable 15 minutes. Si vous n'avez rien demandé, "
+                 "ignorez ce message : personne ne peut signer à votre place sans ce code.",
+                 learner=internship.learner.name, organisation=internship.organisation,
+                 code=outbox_placeholder("code"))
+    # The code is sealed apart from the stored body, and wiped once the e-mail is sent.
+    queue_email(db.session, link.sent_to, subject, body, kind="signoff_code", subject_id=link.id,
+                secrets={"code": code})
+    record_event("logbook.code_sent", actor=None, subject_type="internship", subject_id=link.internship_id,
+                 data={"link": link.id, "code": row.id})
+    return row
+
+
+def _use_code(link: SignoffLink, code: str) -> None:
+    """Refuse a missing, expired, exhausted or wrong code; use up the right one. The try is counted by a
+    conditional UPDATE before the comparison (parallel guesses share the five tries); the view commits it
+    even when the code is refused."""
+    if not mail_configured():
+        raise MailUnavailable(_("La signature exige l'envoi d'un code par e-mail au maître de stage, et l'envoi "
+                                "d'e-mails n'est pas configuré sur ce serveur : la signature ne peut pas se faire "
+                                "ici."))
+    code = (code or "").strip().replace(" ", "")
+    now = utcnow()
+    current = db.session.scalar(select(SignoffCode).where(SignoffCode.link_id == link.id)
+                                .order_by(SignoffCode.id.desc()).limit(1))
+    if current is None or current.used_at is not None:
+        raise CodeRefused(_("Aucun code en cours pour ce lien : signez à nouveau pour en recevoir un."),
+                          field="code")
+    if current.expires_at <= now:
+        raise CodeRefused(_("Ce code a expiré : signez à nouveau pour en recevoir un nouveau."), field="code")
+    counted = rowcount(db.session.execute(
+        update(SignoffCode).where(SignoffCode.id == current.id, SignoffCode.used_at.is_(None),
+                                  SignoffCode.expires_at > now, SignoffCode.attempts < CODE_MAX_ATTEMPTS)
+        .values(attempts=SignoffCode.attempts + 1).execution_options(synchronize_session=False)))
+    if not counted:
+        raise CodeRefused(_("Trop d'essais avec ce code : signez à nouveau pour en recevoir un nouveau."),
+                          field="code")
+    if not (code.isdigit() and len(code) == 6 and hmac.compare_digest(current.code_hash, _code_hash(link, code))):
+        raise CodeRefused(_("Ce code n'est pas le bon : vérifiez le dernier e-mail reçu."), field="code")
+    used = rowcount(db.session.execute(
+        update(SignoffCode).where(SignoffCode.id == current.id, SignoffCode.used_at.is_(None))
+        .values(used_at=now).execution_options(synchronize_session=False)))
+    if not used:
+        raise CodeRefused(_("Ce code vient d'être utilisé : rechargez la page."), field="code")
+    db.session.expire(current)
 
 
 def return_entry(link: SignoffLink, entry_id: int, *, remark: str) -> LogbookEntry:
@@ -569,26 +733,19 @@ def signed_entries(internship: Internship, start: date, end: date) -> list[Logbo
     return [e for e in internship.entries if e.status == EntryStatus.SIGNED and start <= e.day <= end]
 
 
-def _refuse_fetch(url: str, *args, **kwargs):  # type: ignore[no-untyped-def]
-    # The PDF is built from our own template and sanitized Markdown: it never loads anything.
-    raise ValueError(f"external resource refused: {url[:80]}")
-
-
 def render_logbook_pdf(internship: Internship, entries: Sequence[LogbookEntry], start: date, end: date) -> bytes:
     """The logbook as a PDF: a title page, then a table of the entries with their signatures."""
-    from weasyprint import HTML
-
     html = render_template(
         "logbook/pdf.html", internship=internship, entries=entries, start=start, end=end,
         activities={e.id: render_markdown(e.activities) for e in entries},
         total=format_minutes(sum(e.minutes for e in entries)), format_minutes=format_minutes,
         supervisors=sorted({e.signed_by_name for e in entries if e.signed_by_name}), format_date=format_date,
         generated_on=utcnow().date())
-    return HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
+    return html_document(html).write_pdf()
 
 
 def pdf_filename(internship: Internship, start: date, end: date) -> str:
-    return f"journal-de-stage-{slugify(internship.organisation)}-{start:%Y%m%d}-{end:%Y%m%d}.pdf"
+    return f"journal-de-stage-{slugify(internship.organisation) or 'stage'}-{start:%Y%m%d}-{end:%Y%m%d}.pdf"
 
 
 def logbook_pdf(internship: Internship, *, actor: User, start: date | None = None,
@@ -599,7 +756,7 @@ def logbook_pdf(internship: Internship, *, actor: User, start: date | None = Non
     if not entries:
         raise DomainError(_("Aucune entrée signée sur cette période."), field="start")
     pdf = render_logbook_pdf(internship, entries, start, end)
-    record_event("logbook.pdf", actor=actor, subject_type="internship", subject_id=internship.id,
+    record_read("logbook.pdf", actor=actor, subject_type="internship", subject_id=internship.id,
                  data={"start": start.isoformat(), "end": end.isoformat(), "entries": len(entries)})
     return pdf_filename(internship, start, end), pdf
 
@@ -608,8 +765,6 @@ def logbook_to_evidence(internship: Internship, *, actor: User, start: date | No
                         end: date | None = None) -> Evidence:
     """Turn the signed entries of a period into a piece of evidence: its PDF as the file, tagged with
     every competency the entries name."""
-    from portfolio.services.evidence import Upload, create_evidence, learner_certification_ids, tag_evidence
-
     if actor.id != internship.learner_id:
         raise DomainError(_("Seul·e l'apprenant·e fait de son journal une preuve."))
     start, end = _period(internship, start, end)
@@ -619,10 +774,13 @@ def logbook_to_evidence(internship: Internship, *, actor: User, start: date | No
     learner = internship.learner
     pdf = render_logbook_pdf(internship, entries, start, end)
     minutes = sum(e.minutes for e in entries)
-    description = _("Journal de stage chez **%(organisation)s**, du %(start)s au %(end)s : %(n)d entrée(s) "
-                    "signée(s) par le maître de stage (%(supervisors)s), %(hours)s au total.",
+    description = ngettext(
+        "Journal de stage chez **%(organisation)s**, du %(start)s au %(end)s : %(num)d entrée signée par le "
+        "maître de stage (%(supervisors)s), %(hours)s au total.",
+        "Journal de stage chez **%(organisation)s**, du %(start)s au %(end)s : %(num)d entrées signées par le "
+        "maître de stage (%(supervisors)s), %(hours)s au total.", len(entries),
                     organisation=internship.organisation, start=format_date(start, "short"),
-                    end=format_date(end, "short"), n=len(entries),
+                    end=format_date(end, "short"),
                     supervisors=", ".join(sorted({e.signed_by_name or "" for e in entries})),
                     hours=format_minutes(minutes))
     evidence = create_evidence(

@@ -9,22 +9,22 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from portfolio.extensions import db
-from portfolio.models import Blob, DossierExport
+from portfolio.models import Blob
 from portfolio.models.base import utcnow
+from portfolio.services.references import keys_in_use
 from portfolio.storage import BlobNotFound, ObjectInfo, Storage, StorageError
 
 
 def find_orphans(storage: Storage, grace: timedelta, batch: int = 1000) -> list[ObjectInfo]:
-    """Objects older than ``grace`` that no blob row refers to (upload temporaries included)."""
+    """Objects older than ``grace`` that no row refers to (blob, export, sent version's snapshot;
+    upload temporaries included)."""
     cutoff = utcnow() - grace
     orphans: list[ObjectInfo] = []
     pending: list[ObjectInfo] = []
 
     def flush() -> None:
         keys = [info.key for info in pending]
-        # An object is referenced by a blob (evidence files) or a stored dossier export.
-        known = set(db.session.scalars(select(Blob.storage_key).where(Blob.storage_key.in_(keys))))
-        known |= set(db.session.scalars(select(DossierExport.storage_key).where(DossierExport.storage_key.in_(keys))))
+        known = keys_in_use(keys)  # blobs, exports, sent versions, archives, files being checked
         orphans.extend(info for info in pending if info.key not in known)
         pending.clear()
 

@@ -2,6 +2,9 @@
 (livret 2), sending it to a jury as a frozen version, and the jury's decisions.
 
 Every change is audited (``record_event``); who may do what is decided in ``services.access``.
+
+Over 400 lines: enrolment, experiences, dossier, versions and juries change under one lock order;
+the juries could move out.
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from flask import url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from portfolio.extensions import db
@@ -19,10 +24,11 @@ from portfolio.models import (
     Block,
     BlockResult,
     Certification,
+    Claim,
+    Comment,
     Competency,
     Dossier,
-    DossierClaim,
-    DossierComment,
+    DossierNarrative,
     DossierSection,
     DossierStatus,
     DossierVersion,
@@ -32,15 +38,20 @@ from portfolio.models import (
     JuryBlockDecision,
     JuryOutcome,
     Outcome,
-    Role,
     TimeBasis,
     User,
+    UserRole,
     VaeEnrolment,
 )
 from portfolio.models.base import utcnow
-from portfolio.services.assessment import notify
+from portfolio.services import access, references
+from portfolio.services import comments as comment_service
+from portfolio.services import evidence as evidence_service
 from portfolio.services.audit import record_event
+from portfolio.services.current import latest, latest_per
 from portfolio.services.errors import Conflict, DomainError, NotFound
+from portfolio.services.locks import lock
+from portfolio.services.notifications import notify
 
 MAX_SHORT = 200
 MAX_TEXT = 20_000
@@ -79,7 +90,7 @@ def outcome_label(value: Outcome | str) -> str:
 
 # --- enrolment and adviser -------------------------------------------------------------------------
 
-def _link(endpoint: str, anchor: str = "", **values: object) -> str | None:
+def _link(endpoint: str, anchor: str = "", **values: Any) -> str | None:
     """A link for a notification; None outside a request (the CLI, some tests)."""
     try:
         return url_for(endpoint, **values) + anchor
@@ -98,7 +109,7 @@ def candidate_certification(user: User) -> Certification | None:
 
 def enrol_candidate(user: User, certification: Certification | None, *, actor: User | None) -> VaeEnrolment:
     """Enrol a VAE candidate in one certification (it can change only while no dossier exists)."""
-    if not user.has_role(Role.VAE_CANDIDATE):
+    if not access.has_permission(user, access.Permission.KEEP_VAE_DOSSIER):
         raise DomainError(_("%(email)s n'a pas le rôle candidat·e VAE.", email=user.email), field="user")
     if certification is None:
         raise NotFound(_("Certification inconnue : chargez-la d'abord (flask frameworks import)."),
@@ -124,7 +135,7 @@ def set_adviser(candidate: User, adviser: User | None, *, actor: User | None) ->
     enrolment = enrolment_of(candidate)
     if enrolment is None:
         raise NotFound(_("%(email)s n'est inscrit·e à aucune VAE.", email=candidate.email))
-    if adviser is not None and not adviser.has_role(Role.TUTOR):
+    if adviser is not None and not access.has_permission(adviser, access.Permission.TEACH):
         raise DomainError(_("L'accompagnateur·rice doit avoir le rôle formateur·rice."), field="adviser")
     enrolment.adviser = adviser
     db.session.flush()
@@ -155,7 +166,7 @@ def _text(value: str | None, limit: int, field_name: str, *, required_message: s
 
 def _experience_fields(organisation: str, sector: str, job_title: str, start_date: date | None,
                        end_date: date | None, time_basis: str, activities: str, tools: str) -> dict:
-    values = {
+    values: dict[str, Any] = {
         "organisation": _text(organisation, MAX_SHORT, "organisation",
                               required_message=_("Indiquez l'employeur ou l'organisation.")),
         "sector": _text(sector, MAX_SHORT, "sector"),
@@ -189,7 +200,7 @@ def create_experience(candidate: User, *, actor: User, organisation: str, job_ti
     db.session.add(experience)
     db.session.flush()
     record_event("vae.experience.create", actor=actor, subject_type="experience", subject_id=experience.id,
-                 data={"organisation": experience.organisation, "job_title": experience.job_title})
+                 data={"candidate": experience.candidate_id})
     _touch_dossier(candidate)
     return experience
 
@@ -203,7 +214,7 @@ def update_experience(experience: Experience, *, actor: User, organisation: str,
     experience.is_volunteer = bool(is_volunteer)
     db.session.flush()
     record_event("vae.experience.update", actor=actor, subject_type="experience", subject_id=experience.id,
-                 data={"organisation": experience.organisation, "job_title": experience.job_title})
+                 data={"candidate": experience.candidate_id})
     _touch_dossier(experience.candidate)
     return experience
 
@@ -307,8 +318,35 @@ def section_for(dossier: Dossier, block_code: str) -> DossierSection:
     raise NotFound(_("Bloc inconnu : %(code)s.", code=block_code))
 
 
-def claims_by_competency(dossier: Dossier) -> dict[int, DossierClaim]:
-    return {c.competency_id: c for c in dossier.claims}
+@dataclass
+class DossierCompetency:
+    """What the dossier shows for one competency: the candidate's narrative, and their tags on it
+    (``Claim``, the same a learner makes, each with its justification)."""
+
+    competency: Competency
+    narrative: str = ""
+    claims: list[Claim] = field(default_factory=list)
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        return sorted((c.evidence for c in self.claims), key=lambda e: e.id)
+
+    def justification_for(self, evidence: Evidence) -> str:
+        return next((c.justification for c in self.claims if c.evidence_id == evidence.id), "")
+
+
+def dossier_competencies(dossier: Dossier) -> dict[int, DossierCompetency]:
+    """Per competency id of the dossier's certification that has a narrative or a tag: what it shows."""
+    result: dict[int, DossierCompetency] = {}
+    for narrative in dossier.narratives:
+        result[narrative.competency_id] = DossierCompetency(narrative.competency, narrative.narrative)
+    for competency_id, claims in evidence_service.claims_by_competency(dossier.candidate,
+                                                                       dossier.certification).items():
+        item = result.get(competency_id)
+        if item is None:
+            item = result[competency_id] = DossierCompetency(claims[0].competency)
+        item.claims = claims
+    return result
 
 
 def _edited(dossier: Dossier) -> None:
@@ -352,23 +390,35 @@ def update_section(section: DossierSection, *, actor: User, applied: bool, activ
 
 
 def set_claim(dossier: Dossier, competency: Competency, *, actor: User, narrative: str,
-              evidence_ids: Iterable[int]) -> DossierClaim:
+              evidence_ids: Iterable[int], justifications: dict[int, str] | None = None) -> DossierCompetency:
+    """Write a competency's narrative and choose its evidence: the chosen pieces are tagged against the
+    competency (a new tag's justification is ``justifications[evidence id]``, else the narrative), the
+    others untagged — the candidate's tags, the same the evidence and block pages show."""
     if competency.block.certification_id != dossier.certification_id:
         raise NotFound(_("Cette compétence n'appartient pas à la certification visée."), field="competency")
-    evidence = _own_evidence(dossier.candidate, evidence_ids)
+    wanted = _own_evidence(dossier.candidate, evidence_ids)
     narrative = _text(narrative, MAX_TEXT, f"narrative-{competency.id}")
-    claim = claims_by_competency(dossier).get(competency.id)
-    if claim is None:
-        claim = DossierClaim(competency=competency)
-        dossier.claims.append(claim)
-    claim.narrative = narrative
-    claim.evidence = evidence
+    row = next((n for n in dossier.narratives if n.competency_id == competency.id), None)
+    if row is None:
+        row = DossierNarrative(competency=competency)
+        dossier.narratives.append(row)
+    row.narrative = narrative
+    tagged = {c.evidence_id: c for c in evidence_service.claims_by_competency(dossier.candidate, competency.block)
+              .get(competency.id, [])}
+    wanted_ids = {e.id for e in wanted}
+    for evidence_id, claim in tagged.items():
+        if evidence_id not in wanted_ids:
+            evidence_service.untag_evidence(claim.evidence, competency.code, actor=actor)
+    for item in wanted:
+        if item.id not in tagged:
+            justification = (justifications or {}).get(item.id, "").strip() or \
+                narrative[:evidence_service.MAX_JUSTIFICATION]
+            evidence_service.tag_evidence(item, competency.code, justification, actor=actor)
     _edited(dossier)
     db.session.flush()
     record_event("vae.dossier.claim", actor=actor, subject_type="dossier", subject_id=dossier.id,
-                 data={"competency": competency.code, "evidence": [e.id for e in evidence],
-                       "length": len(narrative)})
-    return claim
+                 data={"competency": competency.code, "evidence": sorted(wanted_ids), "length": len(narrative)})
+    return dossier_competencies(dossier).get(competency.id) or DossierCompetency(competency, narrative)
 
 
 @dataclass
@@ -389,7 +439,7 @@ class BlockCompleteness:
 
 def completeness(dossier: Dossier) -> list[BlockCompleteness]:
     """Per applied block: competencies lacking evidence or narrative, and the section's empty fields."""
-    claims = claims_by_competency(dossier)
+    claims = dossier_competencies(dossier)
     result = []
     for section in sections_in_order(dossier):
         if not section.is_applied:
@@ -434,7 +484,7 @@ def _iso(value: date | datetime | None) -> str | None:
 
 def dossier_snapshot(dossier: Dossier, version_number: int | None = None, sent_at: datetime | None = None) -> dict:
     """The dossier as a plain dict (the schema is in ``DossierVersion``'s docstring): applied blocks only."""
-    claims = claims_by_competency(dossier)
+    claims = dossier_competencies(dossier)
     candidate, certification = dossier.candidate, dossier.certification
     blocks = []
     for section in sections_in_order(dossier):
@@ -443,16 +493,18 @@ def dossier_snapshot(dossier: Dossier, version_number: int | None = None, sent_a
         competencies = []
         for competency in section.block.competencies:
             claim = claims.get(competency.id)
+            tagged = [(item, claim.justification_for(item)) for item in claim.evidence] if claim else []
             competencies.append({
                 "code": competency.code,
                 "statement": competency.statement,
                 "narrative": claim.narrative if claim else "",
                 "evidence": [{
                     "id": item.id, "title": item.title, "kind": item.kind.value,
+                    "justification": justification,
                     "files": [{"filename": f.filename, "sha256": f.blob.sha256, "size": f.blob.size,
                                "media_type": f.blob.media_type, "storage_key": f.blob.storage_key}
                               for f in item.files],
-                } for item in (claim.evidence if claim else [])],
+                } for item, justification in tagged],
             })
         blocks.append({
             "code": section.block.code, "title": section.block.title, "activities": section.activities,
@@ -477,7 +529,9 @@ def dossier_snapshot(dossier: Dossier, version_number: int | None = None, sent_a
 
 
 def send_dossier(dossier: Dossier, *, actor: User) -> DossierVersion:
-    """Freeze the dossier as the next version and send it; refuse with what is missing."""
+    """Freeze the dossier as the next version and send it; refuse with what is missing. Under the
+    candidate's row lock, which changing or deleting their evidence takes too."""
+    lock(dossier.candidate)
     missing = missing_items(dossier)
     if missing:
         raise DossierIncomplete(_("Le dossier ne peut pas encore être envoyé : il manque des éléments."), missing)
@@ -502,23 +556,17 @@ def latest_version(dossier: Dossier) -> DossierVersion | None:
     return dossier.versions[-1] if dossier.versions else None
 
 
-def snapshot_evidence_ids(snapshot: dict) -> set[int]:
-    return {e["id"] for b in snapshot.get("blocks", []) for c in b.get("competencies", []) for e in c["evidence"]}
+snapshot_evidence_ids = references.snapshot_evidence_ids
 
 
 # --- comments --------------------------------------------------------------------------------------
 
-def add_dossier_comment(dossier: Dossier, body: str, *, author: User) -> DossierComment:
-    from portfolio.services import access
-
+def add_dossier_comment(dossier: Dossier, body: str, *, author: User) -> Comment:
     if not access.can_comment_dossier(author, dossier):
         raise DomainError(_("Seuls le·la candidat·e et son accompagnateur·rice commentent le dossier."))
     body = _text(body, MAX_COMMENT, "body", required_message=_("Écrivez votre commentaire."))
-    comment = DossierComment(dossier_id=dossier.id, author=author, body=body)
-    db.session.add(comment)
-    db.session.flush()
-    record_event("vae.dossier.comment", actor=author, subject_type="dossier", subject_id=dossier.id,
-                 data={"comment": comment.id})
+    comment = comment_service.add_comment_to(dossier, body, author=author, max_length=MAX_COMMENT,
+                                             action="vae.dossier.comment")
     link = _link("vae.dossier_detail", "#comments", dossier_id=dossier.id)
     enrolment = enrolment_of(dossier.candidate)
     if author.id != dossier.candidate_id:
@@ -528,15 +576,24 @@ def add_dossier_comment(dossier: Dossier, body: str, *, author: User) -> Dossier
     return comment
 
 
-def comments_on(dossier: Dossier) -> list[DossierComment]:
-    return list(db.session.scalars(select(DossierComment).where(DossierComment.dossier_id == dossier.id)
-                                   .order_by(DossierComment.created_at, DossierComment.id)))
-
-
 # --- juries ----------------------------------------------------------------------------------------
 
+def possible_advisers() -> list[User]:
+    """Who may be chosen as an adviser: the tutors (``access.Permission.TEACH``), by name."""
+    tutors = access.ROLE_PERMISSIONS[access.Permission.TEACH]
+    return list(db.session.scalars(select(User).join(UserRole).where(UserRole.role.in_(tutors))
+                                   .order_by(User.name)))
+
+
+def possible_jurors() -> list[User]:
+    """Who may sit on a jury (``access.Permission.SIT_ON_JURY``), by name."""
+    jurors = access.ROLE_PERMISSIONS[access.Permission.SIT_ON_JURY]
+    return list(db.session.scalars(select(User).join(UserRole).where(UserRole.role.in_(jurors))
+                                   .order_by(User.name)))
+
+
 def _check_juror(user: User) -> None:
-    if not user.has_role(Role.JURY):
+    if not access.has_permission(user, access.Permission.SIT_ON_JURY):
         raise DomainError(_("%(email)s n'a pas le rôle membre du jury.", email=user.email), field="members")
 
 
@@ -611,9 +668,34 @@ def _check_member(version: DossierVersion, member: User) -> None:
         raise DomainError(_("Seuls les membres du jury auquel ce dossier est confié peuvent décider."))
 
 
+class DeliberationClosed(Conflict):
+    code = "deliberation_closed"
+
+
+def deliberation_open(version: DossierVersion) -> bool:
+    """The jury deliberates on a version until it records the overall outcome, which closes it."""
+    return current_outcome(version) is None
+
+
+def _check_open(version: DossierVersion) -> None:
+    if not deliberation_open(version):
+        raise DeliberationClosed(_("La délibération du jury sur cette version est close : sa décision a été "
+                                   "notifiée au·à la candidat·e et ne change plus."))
+
+
+def presented_blocks(version: DossierVersion) -> list[str]:
+    """The codes of the blocks the candidate asked for in this version, in the dossier's order."""
+    return [b["code"] for b in version.snapshot.get("blocks", [])]
+
+
 def record_block_decision(version: DossierVersion, block_code: str, result: str, comment: str, *,
                           member: User) -> JuryBlockDecision:
+    """The jury's decision on one presented block, while it deliberates. The candidate is told nothing yet:
+    they are notified once, of the final decision, when the jury records the outcome. Decided under the
+    version's row lock, which recording the outcome takes too: no decision slips in after the close."""
     _check_member(version, member)
+    lock(version)
+    _check_open(version)
     if block_code not in {b["code"] for b in version.snapshot.get("blocks", [])}:
         raise DomainError(_("Ce bloc ne fait pas partie de la demande."), field="block")
     try:
@@ -631,20 +713,83 @@ def record_block_decision(version: DossierVersion, block_code: str, result: str,
     db.session.flush()
     record_event("vae.decision.block", actor=member, subject_type="dossier_version", subject_id=version.id,
                  data={"block": block_code, "result": result_value.value, "decision": decision.id})
-    notify(version.dossier.candidate,
-           _("Le jury a rendu sa décision sur le bloc %(block)s : %(result)s.", block=block_code,
-             result=result_label(result_value)),
-           _link("vae.version_detail", version_id=version.id))
     return decision
 
 
-def record_outcome(version: DossierVersion, outcome: str, comment: str, *, member: User) -> JuryOutcome:
+def expected_outcome(version: DossierVersion) -> tuple[Outcome | None, list[str], list[str]]:
+    """What the block decisions allow: (outcome or None while a presented block awaits its decision,
+    validated block codes, presented block codes without a decision)."""
+    current = current_block_decisions(version)
+    presented = presented_blocks(version)
+    undecided = [code for code in presented if code not in current]
+    validated = [code for code in presented if code in current and current[code].result == BlockResult.VALIDATED]
+    if undecided:
+        return None, validated, undecided
+    all_blocks = {b.code for b in version.dossier.certification.blocks}
+    if not validated:
+        return Outcome.REFUSAL, validated, undecided
+    if len(validated) == len(presented) and all_blocks <= set(presented):
+        return Outcome.FULL, validated, undecided
+    return Outcome.PARTIAL, validated, undecided
+
+
+def _check_outcome_agrees(version: DossierVersion, value: Outcome) -> list[str]:
+    """Refuse an outcome that the block decisions contradict; return the validated block codes."""
+    expected, validated, undecided = expected_outcome(version)
+    if undecided:
+        raise DomainError(ngettext("Décidez d'abord du bloc %(blocks)s : la décision globale suit les décisions "
+                                   "par bloc.",
+                                   "Décidez d'abord des blocs %(blocks)s : la décision globale suit les décisions "
+                                   "par bloc.", len(undecided), blocks=", ".join(undecided)), field="outcome")
+    if value == expected:
+        return validated
+    if value == Outcome.FULL:
+        not_validated = [c for c in presented_blocks(version) if c not in validated]
+        if not_validated:
+            message = ngettext("La validation totale demande que chaque bloc présenté soit validé : %(blocks)s "
+                               "ne l'est pas.",
+                               "La validation totale demande que chaque bloc présenté soit validé : %(blocks)s "
+                               "ne le sont pas.", len(not_validated), blocks=", ".join(not_validated))
+        else:
+            message = _("La validation totale demande tous les blocs de la certification : ce dossier n'en "
+                        "présente que %(n)d sur %(total)d. Choisissez la validation partielle.",
+                        n=len(presented_blocks(version)), total=len(version.dossier.certification.blocks))
+    elif value == Outcome.PARTIAL:
+        message = (_("Aucun bloc n'est validé : la décision ne peut être qu'un refus.") if not validated else
+                   _("Tous les blocs de la certification sont validés : c'est une validation totale."))
+    else:
+        message = ngettext("Le bloc %(blocks)s est validé : ce n'est pas un refus.",
+                           "Les blocs %(blocks)s sont validés : ce n'est pas un refus.", len(validated),
+                           blocks=", ".join(validated))
+    raise DomainError(message, field="outcome")
+
+
+def outcome_summary(value: Outcome | str, validated: Sequence[str]) -> str:
+    """The outcome as the candidate reads it: a partial validation names the validated blocks."""
+    value = Outcome(value)
+    if value == Outcome.PARTIAL and validated:
+        return ngettext("%(outcome)s (bloc validé : %(blocks)s)", "%(outcome)s (blocs validés : %(blocks)s)",
+                        len(validated), outcome=outcome_label(value), blocks=", ".join(validated))
+    return outcome_label(value)
+
+
+def record_outcome(version: DossierVersion, outcome: str, comment: str, *, member: User,
+                   confirmed: bool = False) -> JuryOutcome:
+    """The overall outcome, which must agree with the block decisions, closes the deliberation; the candidate
+    is then notified, once, of the final decision. ``confirmed``: the juror ticked the confirmation.
+    Under the version's row lock: of two jurors closing at once, the second finds it closed."""
     _check_member(version, member)
+    lock(version)
+    _check_open(version)
     try:
         value = Outcome(outcome)
     except ValueError:
         raise DomainError(_("Choisissez la décision du jury."), field="outcome") from None
     comment = _text(comment, MAX_COMMENT, "comment", required_message=_("Motivez la décision du jury."))
+    validated = _check_outcome_agrees(version, value)
+    if not confirmed:
+        raise DomainError(_("Cochez la case de confirmation : la décision globale clôt la délibération et sera "
+                            "notifiée au·à la candidat·e."), field="confirm")
     record = JuryOutcome(version_id=version.id, decided_by=member, outcome=value, comment=comment)
     db.session.add(record)
     dossier = version.dossier
@@ -652,9 +797,9 @@ def record_outcome(version: DossierVersion, outcome: str, comment: str, *, membe
         dossier.status = DossierStatus.DECIDED
     db.session.flush()
     record_event("vae.decision.outcome", actor=member, subject_type="dossier_version", subject_id=version.id,
-                 data={"outcome": value.value, "record": record.id})
+                 data={"outcome": value.value, "record": record.id, "validated": validated})
     notify(dossier.candidate, _("Le jury a rendu sa décision sur votre dossier de VAE : %(outcome)s.",
-                                outcome=outcome_label(value)),
+                                outcome=outcome_summary(value, validated)),
            _link("vae.version_detail", version_id=version.id), email_subject=_("Décision du jury de VAE"))
     return record
 
@@ -667,7 +812,8 @@ def block_decisions(version: DossierVersion) -> list[JuryBlockDecision]:
 
 def current_block_decisions(version: DossierVersion) -> dict[str, JuryBlockDecision]:
     """The latest decision per block code."""
-    return {d.block.code: d for d in block_decisions(version)}
+    return {d.block.code: d for d in db.session.scalars(
+        latest_per(JuryBlockDecision, [JuryBlockDecision.block_id], JuryBlockDecision.version_id == version.id))}
 
 
 def outcomes(version: DossierVersion) -> list[JuryOutcome]:
@@ -676,5 +822,4 @@ def outcomes(version: DossierVersion) -> list[JuryOutcome]:
 
 
 def current_outcome(version: DossierVersion) -> JuryOutcome | None:
-    found = outcomes(version)
-    return found[-1] if found else None
+    return latest(JuryOutcome, JuryOutcome.version_id == version.id)

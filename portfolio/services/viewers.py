@@ -12,6 +12,8 @@
 
 Everything is bounded: code views read at most :data:`CODE_VIEW_BYTES`, reports at most the parser's
 limit, archives go through :mod:`portfolio.analysis.archives` and its limits.
+
+Over 400 lines: how each kind of file is shown, and the analyses kept for them; the kinds could become modules.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from portfolio.analysis.archives import ArchiveRefused, EntryNotFound, inspect_archive, read_entry
 from portfolio.analysis.code import highlight, language_of, looks_binary
@@ -67,7 +70,7 @@ __all__ = [
 ]
 
 #: Bump when what the analysers return changes: older rows are then computed again.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: archives list the programs they contain
 #: Code, PlantUML and Mermaid views show at most this much of a file (the download has it all).
 CODE_VIEW_BYTES = 512 * 1024
 #: Test cases listed in a report's tables (failures first); the summary still counts them all.
@@ -292,28 +295,27 @@ def _store(blob_id: int, analysis: Analysis) -> None:
     values = {"blob_id": blob_id, "kind": analysis.kind, "summary": analysis.summary,
               "version": ANALYSIS_VERSION}
     dialect = db.session.get_bind().dialect.name
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
+        statement = postgresql.insert(BlobAnalysis).values(**values, created_at=utcnow())
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as upsert
+        statement = sqlite.insert(BlobAnalysis).values(**values, created_at=utcnow())
     else:  # pragma: no cover - the two supported databases are above
         db.session.merge(BlobAnalysis(**values))
         db.session.flush()
         return
-    values["created_at"] = utcnow()
-    statement = upsert(BlobAnalysis).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[BlobAnalysis.blob_id],
         set_={key: statement.excluded[key] for key in ("kind", "summary", "version", "created_at")})
     db.session.execute(statement)
 
 
-def file_analyses(files: Iterable[EvidenceFile]) -> dict[int, Analysis]:
+def file_analyses(files: Iterable[EvidenceFile], *, keep: bool = False) -> dict[int, Analysis]:
     """Blob id → analysis, for the files that are test reports or archives (others are left out).
 
-    Kept analyses are read in one query; missing ones are computed (reading the blob) and stored in
-    the session's transaction. A file the store cannot read right now is left out, and tried again
-    next time.
+    Kept analyses are read in one query; missing ones are computed (reading the blob), and stored in
+    the session's transaction only with ``keep`` (when files are added: pages, which are GETs, never
+    write). A file the store cannot read right now is left out, and tried again next time.
     """
     wanted: dict[int, tuple[EvidenceFile, AnalysisKind]] = {}
     for file in files:
@@ -332,16 +334,16 @@ def file_analyses(files: Iterable[EvidenceFile]) -> dict[int, Analysis]:
             analysis = _compute(file, kind)
         except (StorageError, OSError):
             continue
-        _store(blob_id, analysis)
+        if keep:
+            _store(blob_id, analysis)
         found[blob_id] = analysis
     return found
 
 
-def _remember(file: EvidenceFile, analysis: Analysis) -> None:
-    """Store what a page view computed anyway, unless it is already kept."""
-    row = db.session.get(BlobAnalysis, file.blob_id)
-    if row is None or row.version != ANALYSIS_VERSION or row.kind != analysis.kind:
-        _store(file.blob_id, analysis)
+def keep_analyses(files: Iterable[EvidenceFile]) -> None:
+    """Analyse the test reports and archives among newly added files and keep the results, so that
+    the pages that show them only read."""
+    file_analyses(files, keep=True)
 
 
 def api_summaries(file: EvidenceFile, analyses: dict[int, Analysis]) -> dict[str, Any]:
@@ -457,7 +459,6 @@ def file_view(file: EvidenceFile) -> FileView:
         if analysis_kind is AnalysisKind.REPORT:
             data = _read(blob, MAX_REPORT_BYTES + 1)
             report = parse_report(data)
-            _remember(file, Analysis(AnalysisKind.REPORT, _report_summary(report)))
             if report is not None:
                 suites = report_rows(report) if isinstance(report, TestReport) else []
                 return FileView(file, ViewKind.REPORT, report=report, suites=suites)

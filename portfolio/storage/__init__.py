@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from flask import current_app
+
 from portfolio.storage.base import (
     BlobNotFound,
     BlobReader,
@@ -50,13 +52,13 @@ __all__ = [
 ]
 
 EXTENSION_KEY = "portfolio.storage"
-_S3_OPTIONS = {"addressing", "region"}
+_S3_OPTIONS = {"addressing", "region", "parts"}
 
 
 def create_storage(url: str, **options: Any) -> Storage:
     """Build the store a URL names; no network call is made here.
 
-    ``file:///absolute/path`` gives a LocalStorage; ``s3://bucket[/prefix][?addressing=path&region=...]``
+    ``file:///absolute/path`` gives a LocalStorage; ``s3://bucket[/prefix][?addressing=path&region=...&parts=N]``
     an S3Storage (credentials and endpoint from boto3's standard configuration). ``options``
     are passed to the constructor and win over the query string.
     """
@@ -77,7 +79,7 @@ def create_storage(url: str, **options: Any) -> Storage:
         query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
         unknown = sorted(set(query) - _S3_OPTIONS)
         if unknown:
-            raise ValueError(f"storage URL {url!r}: unknown option {unknown[0]!r} (allowed: addressing, region)")
+            raise ValueError(f"storage URL {url!r}: unknown option {unknown[0]!r} (allowed: addressing, region, parts)")
         return _build(url, S3Storage, parts.netloc, unquote(parts.path), **{**query, **options})
     raise ValueError(f"unsupported storage URL {url!r}: use file:///absolute/path or s3://bucket[/prefix]")
 
@@ -99,8 +101,6 @@ def init_app(app: Flask) -> None:
 
 def get_storage() -> Storage:
     """The current application's evidence store."""
-    from flask import current_app
-
     try:
         return current_app.extensions[EXTENSION_KEY]
     except KeyError:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, Self, runtime_checkable
 from urllib.parse import quote
 
+from portfolio.formatting import ascii_fold
 from portfolio.storage.sniff import SNIFF_SIZE, sniff_media_type
 
 MiB = 1024 * 1024
@@ -90,6 +91,10 @@ class Storage(Protocol):
 
     def put_stream(self, stream: Readable, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
         """Store a stream under its SHA-256, reading it in chunks; ``filename`` only helps sniffing."""
+        ...
+
+    def begin_upload(self, *, max_size: int | None = None, filename: str | None = None) -> BlobWriter:
+        """A writer to push an upload's bytes into as they arrive; ``finish()`` gives the blob."""
         ...
 
     def adopt(self, key: str, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
@@ -226,6 +231,92 @@ class Intake:
         return sniff_media_type(bytes(self._head), filename)
 
 
+class BlobWriter:
+    """The writing end of an upload whose bytes are pushed in (``write``), not pulled from a stream.
+
+    It counts, hashes (SHA-256) and keeps the first bytes for sniffing; backends subclass it and
+    implement ``_accept`` (take these bytes), ``_complete`` (make the blob) and ``_discard`` (leave
+    nothing). ``write`` raises ``BlobTooLarge`` as soon as ``max_size`` is passed, after discarding
+    what was written; ``abort`` discards an unfinished upload (idempotent).
+    """
+
+    def __init__(self, max_size: int | None, filename: str | None) -> None:
+        if max_size is not None and max_size < 1:
+            raise ValueError("max_size must be a positive number of bytes")
+        self.max_size = max_size
+        self.filename = filename
+        self.size = 0
+        self.done = False
+        self._head = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.done:
+            raise StorageError("write to a finished or aborted upload")
+        n = len(data)
+        if not n:
+            return
+        if self.max_size is not None and self.size + n > self.max_size:
+            self.size += n
+            self.abort()
+            raise BlobTooLarge(self.max_size, self.size)
+        self.size += n
+        if len(self._head) < SNIFF_SIZE:
+            self._head += data[: SNIFF_SIZE - len(self._head)]
+        try:
+            self._accept(data)
+        except BaseException:
+            self.abort()
+            raise
+
+    def finish(self) -> StoredBlob:
+        """Store what was written; an empty upload raises ``EmptyBlob`` and leaves nothing."""
+        if self.done:
+            raise StorageError("finish of a finished or aborted upload")
+        if self.size == 0:
+            self.abort()
+            raise EmptyBlob()
+        try:
+            blob = self._complete(sniff_media_type(bytes(self._head), self.filename))
+        except BaseException:
+            self.abort()
+            raise
+        self.done = True
+        return blob
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            self._discard()
+
+    def _accept(self, data: bytes | bytearray | memoryview) -> None:
+        raise NotImplementedError
+
+    def _complete(self, media_type: str) -> StoredBlob:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        raise NotImplementedError
+
+
+def copy_stream(stream: Readable, writer: BlobWriter, read_size: int) -> StoredBlob:
+    """Pull a stream into a writer; never asks the stream for more than ``max_size + 1`` bytes."""
+    try:
+        while True:
+            n = read_size
+            if writer.max_size is not None:
+                n = max(1, min(n, writer.max_size + 1 - writer.size))
+            piece = stream.read(n)
+            if piece is None:  # a non-blocking raw stream with nothing ready: not supported
+                raise StorageError("the upload stream returned no data (non-blocking stream?)")
+            if not piece:
+                break
+            writer.write(piece)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish()
+
+
 def blob_key(sha256: str) -> str:
     """The content-addressed key of a blob."""
     if not _SHA256_RE.fullmatch(sha256):
@@ -253,8 +344,7 @@ def content_disposition(filename: str, *, inline: bool) -> str:
     # Only the last path component, without control characters.
     name = re.split(r"[/\\]", filename)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip() or "download"
-    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    fallback = re.sub(r'["\\%]', "_", fallback).strip()
+    fallback = re.sub(r'["\\%]', "_", ascii_fold(name)).strip()
     if not fallback or fallback.startswith("."):  # nothing left of the name but its extension
         fallback = f"download{fallback}"
     if fallback == name:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,8 +15,8 @@ from portfolio.storage.base import (
     BlobNotFound,
     BlobReader,
     BlobTooLarge,
+    BlobWriter,
     EmptyBlob,
-    Intake,
     MiB,
     ObjectInfo,
     Readable,
@@ -24,6 +25,7 @@ from portfolio.storage.base import (
     blob_key,
     check_key,
     check_prefix,
+    copy_stream,
 )
 
 CHUNK_SIZE = MiB
@@ -52,24 +54,11 @@ class LocalStorage:
     # -- writing ------------------------------------------------------------------------------
 
     def put_stream(self, stream: Readable, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
-        intake = Intake(stream, max_size)
-        tmp_path = self._staging_file()
-        try:
-            with open(tmp_path, "wb") as out:
-                # Only the disk's errors are wrapped; the stream's own belong to the caller.
-                while piece := intake.read(CHUNK_SIZE):
-                    with self._writing():
-                        out.write(piece)
-                if intake.size == 0:
-                    raise EmptyBlob()
-                with self._writing():
-                    out.flush()
-                    os.fsync(out.fileno())
-            return self._commit(tmp_path, intake.sha256, intake.size, intake.media_type(filename))
-        finally:
-            # Reached with the file still there on any failure, and after a deduplicated upload.
-            with contextlib.suppress(FileNotFoundError):
-                tmp_path.unlink()
+        # Only the disk's errors are wrapped; the stream's own belong to the caller.
+        return copy_stream(stream, self.begin_upload(max_size=max_size, filename=filename), CHUNK_SIZE)
+
+    def begin_upload(self, *, max_size: int | None = None, filename: str | None = None) -> BlobWriter:
+        return _LocalWriter(self, max_size, filename)
 
     def adopt(self, key: str, *, max_size: int | None = None, filename: str | None = None) -> StoredBlob:
         try:
@@ -175,6 +164,39 @@ class LocalStorage:
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+
+class _LocalWriter(BlobWriter):
+    """Bytes go to a staging file under ``tmp/``, renamed to the blob's path once complete."""
+
+    def __init__(self, storage: LocalStorage, max_size: int | None, filename: str | None) -> None:
+        super().__init__(max_size, filename)
+        self._storage = storage
+        self._sha = hashlib.sha256()
+        self._path = storage._staging_file()
+        self._out = open(self._path, "wb")  # noqa: SIM115 - closed by _complete or _discard
+
+    def _accept(self, data: bytes | bytearray | memoryview) -> None:
+        self._sha.update(data)
+        with self._storage._writing():
+            self._out.write(data)
+
+    def _complete(self, media_type: str) -> StoredBlob:
+        try:
+            with self._storage._writing():
+                self._out.flush()
+                os.fsync(self._out.fileno())
+                self._out.close()
+            return self._storage._commit(self._path, self._sha.hexdigest(), self.size, media_type)
+        finally:
+            # Still there after a deduplicated upload.
+            with contextlib.suppress(FileNotFoundError):
+                self._path.unlink()
+
+    def _discard(self) -> None:
+        self._out.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -13,6 +13,7 @@ import json
 import re
 
 import puremagic
+from flask_babel import gettext as _
 
 SNIFF_SIZE = 64 * 1024  # how many leading bytes the sniffer looks at
 OCTET_STREAM = "application/octet-stream"
@@ -38,11 +39,47 @@ _LEADING_JUNK_RE = re.compile(rb"(\s|<!--.*?-->|<\?xml[^>]*\?>|<!doctype\s[^>]*>
 _TEXT_CONTROLS = set(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
 
 
+# Programs, whatever they are named: never evidence (see ``executable_kind``).
+PE, ELF, MACHO, SCRIPT = ("application/vnd.microsoft.portable-executable", "application/x-executable",
+                          "application/x-mach-binary", "application/x-executable-script")
+EXECUTABLE_TYPES = frozenset({PE, ELF, MACHO, SCRIPT})
+_MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+# A script with a shebang is code when named as code; named as a document or an image, it is disguised.
+_DOCUMENT_SUFFIXES = frozenset({
+    "pdf", "doc", "docx", "odt", "ods", "odp", "xls", "xlsx", "ppt", "pptx", "rtf", "txt", "md", "csv",
+    "png", "jpg", "jpeg", "gif", "webp", "svg", "bmp", "tif", "tiff", "html", "htm", "xml", "json",
+    "zip", "mp4", "mp3", "avi", "mov",
+})
+
+
+def executable_kind(head: bytes, filename: str | None = None) -> str | None:
+    """The media type of a program (Windows PE, ELF, Mach-O, or a shebang script named as a document),
+    or None. The bytes decide; the name only tells a disguised script from a script named as one."""
+    if head.startswith(b"MZ") and len(head) >= 64:
+        offset = int.from_bytes(head[60:64], "little")
+        if head[offset:offset + 4] == b"PE\0\0" or offset + 4 > len(head):
+            return PE  # a PE header, or an MZ stub whose header lies beyond what was read
+    if head.startswith(b"\x7fELF"):
+        return ELF
+    if head.startswith(_MACHO_MAGICS) or (head.startswith(b"\xca\xfe\xba\xbe") and 0 < head[7] < 0x20):
+        return MACHO  # (a fat binary; a Java class file has its version there, 0x2d and more)
+    if head.startswith(b"#!") and filename:
+        suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        if suffix in _DOCUMENT_SUFFIXES:
+            return SCRIPT
+    return None
+
+
+def is_executable(media_type: str | None) -> bool:
+    return media_type in EXECUTABLE_TYPES
+
+
 def sniff_media_type(head: bytes, filename: str | None = None) -> str:
     """Guess the media type of a file from its first bytes (``filename`` only breaks text ties)."""
     if not head:
         return OCTET_STREAM
-    return _binary_type(head) or _text_type(head, filename) or _puremagic_type(head) or OCTET_STREAM
+    return (executable_kind(head, filename) or _binary_type(head) or _text_type(head, filename)
+            or _puremagic_type(head) or OCTET_STREAM)
 
 
 def _binary_type(head: bytes) -> str | None:
@@ -92,7 +129,8 @@ def _text_type(head: bytes, filename: str | None) -> str | None:
     if text is None:
         return None
     body = text.encode("utf-8").lstrip()
-    start = body[_LEADING_JUNK_RE.match(body).end() :]
+    junk = _LEADING_JUNK_RE.match(body)  # matches always (possibly empty)
+    start = body[junk.end() if junk else 0 :]
     lower_name = (filename or "").lower()
 
     if re.match(rb"<!doctype\s+html|<html[\s>]", body, re.I):
@@ -131,3 +169,9 @@ def _puremagic_type(head: bytes) -> str | None:
         if match.confidence >= 0.8 and media_type and not re.search(r"text|html|xml|script", media_type):
             return media_type
     return None
+
+
+def executable_label(media_type: str) -> str:
+    """What kind of program a refused file is, in the reader's language."""
+    return {PE: _("exécutable Windows"), ELF: _("exécutable Linux (ELF)"), MACHO: _("exécutable macOS (Mach-O)")
+            }.get(media_type, _("script exécutable déguisé en document"))

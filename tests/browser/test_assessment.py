@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from tests.browser.test_journey import sign_in
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -71,7 +71,8 @@ def test_tutor_assesses_the_learner_sees_it_and_the_matrix_shows_it(browse, worl
     assert page.locator("#nav-notifications .count").inner_text().startswith("1")
     browse.submit(page.locator("#progress-link"))
     assert page.url == f"{live_server}/learners/{world.learner.id}/progress"
-    assert "Acquises : 1 sur 7" in page.locator("#legend-RNCP28754BC01").inner_text()
+    assert "Acquises\u00a0: 1 sur 7" in page.locator("#legend-RNCP28754BC01").inner_text()
+    page.locator("#block-RNCP28754BC01 > summary").click()  # blocks are folded to their bars
     competency = page.locator(f"#progress-{C1}")
     assert competency.locator(".level").first.inner_text() == "acquis"
     competency.locator("summary").click()

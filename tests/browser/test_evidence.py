@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_journey import learner, sign_in  # noqa: F401 — the fixture is used by name
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -41,11 +41,15 @@ def test_learner_uploads_tags_and_sees_it_on_the_block_page(browse, learner, liv
     page.locator("#competency").select_option("RNCP28754BC01-C01")
     page.locator("#justification").fill("Le module stock est codé en Python avec des tests.")
     browse.submit(page.locator("form:has(#justification) button[type=submit]"))
-    assert "RNCP28754BC01-C01" in page.locator("#tags + ul").inner_text()
+    assert "RNCP28754BC01-C01" in page.locator("#tags ~ ul").first.inner_text()  # the message may come between
 
     browse.visit("/blocks/RNCP28754BC01")
     item = page.locator("#RNCP28754BC01-C01 .evidence-list")
     assert "Gestion de stock — API REST" in item.inner_text()
 
     browse.visit("/evidence/?q=stock")
-    assert page.locator("table tbody tr").count() == 1
+    card = page.locator("#evidence-cards > li")
+    assert card.count() == 1
+    assert "Brouillon" in card.inner_text() and "RNCP28754BC01-C01" in card.locator(".tags").inner_text()
+    browse.submit(page.locator(".view-switch a", has_text="Tableau"))  # the dense table keeps the filter
+    assert page.locator("#evidence-table tbody tr").count() == 1

@@ -10,37 +10,15 @@ import re
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
 BLOCKS = [f"RNCP28754BC0{n}" for n in range(1, 6)]
 
 
-@pytest.fixture
-def learner(make_user):  # type: ignore[no-untyped-def]
-    """A learner in a cohort on RNCP 28754 (one account: cheaper than the whole ``world``)."""
-    from portfolio.extensions import db
-    from portfolio.models import MemberRole
-    from portfolio.services.cohorts import add_member, create_cohort, current_certification
-
-    user = make_user("lina@example.org", "learner", name="Lina Apprenante")
-    cohort = create_cohort("Promo A 2026", current_certification("RNCP28754"), 2026, actor=None)
-    add_member(cohort, user, MemberRole.LEARNER, actor=None)
-    db.session.commit()
-    return user
-
-
 def html_lang(page) -> str | None:  # type: ignore[no-untyped-def]
     return page.locator("html").get_attribute("lang")
-
-
-def sign_in(browse, email: str, password: str = TEST_PASSWORD) -> None:  # type: ignore[no-untyped-def]
-    page = browse.page
-    browse.visit("/login")
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(password)
-    browse.submit(page.locator("main form button[type=submit]"))
 
 
 def test_learner_signs_in_sees_blocks_switches_to_english_and_signs_out(browse, learner, live_server):  # type: ignore[no-untyped-def]
@@ -53,12 +31,12 @@ def test_learner_signs_in_sees_blocks_switches_to_english_and_signs_out(browse, 
     assert page.locator("#cert-heading").inner_text().startswith("RNCP28754")
     assert page.locator("ol.blocks > li h3 .code").all_inner_texts() == BLOCKS
 
-    # The language selector in the header: a select and its submit button.
-    page.locator("#language-select").select_option("en")
-    browse.submit(page.locator("header form:has(#language-select) button[type=submit]"))
+    # The language switch in the header: a plain link, back on the same page, in English.
+    assert page.locator("#language-link").get_attribute("hreflang") == "en"
+    browse.submit(page.locator("#language-link"))
     assert page.url == f"{live_server}/"
     assert html_lang(page) == "en"
-    assert page.locator("#language-select").input_value() == "en"
+    assert page.locator("#language-link").get_attribute("hreflang") == "fr"
     assert page.locator("ol.blocks > li h3 .code").all_inner_texts() == BLOCKS
 
     # Sign out with the header's logout button: back on the login page, signed out.

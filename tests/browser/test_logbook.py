@@ -5,16 +5,39 @@ for sign-off and copies the link; the supervisor, in another browser with no acc
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import pytest
 
-from tests.browser.conftest import TIMEOUT_MS, Browse
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 C1, C3 = "RNCP28754BC01-C01", "RNCP28754BC05-C01"
+
+
+@pytest.fixture
+def live_server(app, database_url, tmp_path, smtp):  # type: ignore[no-untyped-def]
+    """This module's live server sends e-mail to a real SMTP server on loopback (``smtp``): the
+    supervisor's signature is confirmed by the code it receives."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from portfolio.extensions import db
+    from tests.conftest import make_config, new_app
+
+    served = new_app(make_config(database_url, tmp_path, WTF_CSRF_ENABLED=True, SMTP_URL=smtp.url))
+    server = make_server("127.0.0.1", 0, served, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with served.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -31,17 +54,9 @@ def learner(make_user):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def supervisor(browser, live_server: str):  # type: ignore[no-untyped-def]
-    """A second browser context: the supervisor has no account and shares no cookie with the learner."""
-    context = browser.new_context(locale="fr-FR", base_url=live_server, bypass_csp=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.set_default_navigation_timeout(TIMEOUT_MS)
-    helper = Browse(context.new_page())
-    try:
-        yield helper
-        helper.assert_all_checked()
-    finally:
-        context.close()
+def supervisor(other_browse):  # type: ignore[no-untyped-def]
+    """The supervisor's own browser: no account, no cookie shared with the learner."""
+    return other_browse
 
 
 def sign_in(browse, email: str) -> None:  # type: ignore[no-untyped-def]
@@ -94,7 +109,7 @@ def learner_sends_two_entries(browse, learner, live_server: str) -> str:  # type
     return url
 
 
-def test_learner_sends_entries_and_the_supervisor_signs(browse, supervisor, learner, live_server):  # type: ignore[no-untyped-def]
+def test_learner_sends_entries_and_the_supervisor_signs(browse, supervisor, learner, live_server, smtp):  # type: ignore[no-untyped-def]
     url = learner_sends_two_entries(browse, learner, live_server)
     detail = browse.page.url.split("#")[0]
 
@@ -107,6 +122,12 @@ def test_learner_sends_entries_and_the_supervisor_signs(browse, supervisor, lear
     assert spage.locator("ol.blocks strong", has_text="besoins").count() == 1
     assert spage.locator("#name").input_value() == "Marc Maître"
     spage.locator("#comment").fill("Travail sérieux.")
+    supervisor.submit(spage.locator("#sign-form button[type=submit]"))
+    # A code is e-mailed to the supervisor's address; the signature waits for it, and the eye goes there.
+    assert spage.locator("#code").count() == 1
+    spage.wait_for_function("document.activeElement && document.activeElement.id === 'code-step'")
+    assert spage.locator("#comment").input_value() == "Travail sérieux."
+    spage.locator("#code").fill(smtp.last_code("marc@acme.example"))
     supervisor.submit(spage.locator("#sign-form button[type=submit]"))
     assert spage.locator(".alert--success").count() == 1
     assert "ont été signées" in spage.locator("main").inner_text()
@@ -122,7 +143,7 @@ def test_learner_sends_entries_and_the_supervisor_signs(browse, supervisor, lear
     assert page.locator("#tags ~ ul .code").all_inner_texts() == [C1, C3]
 
 
-def test_supervisor_sends_an_entry_back_with_a_remark(browse, supervisor, learner, live_server):  # type: ignore[no-untyped-def]
+def test_supervisor_sends_an_entry_back_with_a_remark(browse, supervisor, learner, live_server, smtp):  # type: ignore[no-untyped-def]
     url = learner_sends_two_entries(browse, learner, live_server)
     detail = browse.page.url.split("#")[0]
 
@@ -133,6 +154,8 @@ def test_supervisor_sends_an_entry_back_with_a_remark(browse, supervisor, learne
     first.locator("textarea").fill("Précisez les besoins recueillis.")
     supervisor.submit(first.locator("form button[type=submit]"))
     assert spage.locator("ol.blocks > li").count() == 1
+    supervisor.submit(spage.locator("#sign-form button[type=submit]"))
+    spage.locator("#code").fill(smtp.last_code("marc@acme.example"))
     supervisor.submit(spage.locator("#sign-form button[type=submit]"))
     assert "plus d'entrée à signer" in spage.locator("main").inner_text()
 
@@ -146,4 +169,4 @@ def test_supervisor_sends_an_entry_back_with_a_remark(browse, supervisor, learne
     browse.submit(page.locator("main form button[type=submit]"))
     # Only the returned entry is offered again; the signed one is no longer selectable.
     assert page.locator("input[form=send-form]").count() == 1
-    assert date(2026, 3, 2).strftime("%d/%m/%Y") in page.locator("table.entries tbody tr").first.inner_text()
+    assert "2 mars 2026" in page.locator("table.entries tbody tr").first.inner_text()  # date_long

@@ -75,9 +75,10 @@ def test_candidate_writes_and_sends_and_the_jury_decides(browse, people):  # typ
     browse.visit("/vae/")
     assert "/vae/dossiers/" in page.url
     dossier_url = page.url
+    page.locator("#send-form #confirm").check()
     browse.submit(page.locator("#send-form button[type=submit]"))
-    flashes = page.locator(".flashes").inner_text()
-    assert "Choisissez au moins un bloc de compétences." in flashes
+    refusal = page.locator("#send-form [role=alert]").inner_text()
+    assert "Choisissez au moins un bloc de compétences." in refusal
 
     browse.submit(page.locator("#presentation a.button"))
     page.locator("#presentation").fill("Développeur depuis 2020, je demande le bloc 1.")
@@ -110,9 +111,10 @@ def test_candidate_writes_and_sends_and_the_jury_decides(browse, people):  # typ
     assert response.ok and response.body().startswith(b"%PDF")
     browse.visit(dossier_url)
 
+    page.locator("#send-form #confirm").check()
     browse.submit(page.locator("#send-form button[type=submit]"))
-    assert re.search(r"/vae/versions/\d+$", page.url)
-    version_url = page.url
+    assert re.search(r"/vae/versions/\d+#main$", page.url)
+    version_url = page.url.split("#")[0]
     assert "version 1" in page.locator("h1").inner_text()
     sign_out(browse)
 
@@ -136,6 +138,7 @@ def test_candidate_writes_and_sends_and_the_jury_decides(browse, people):  # typ
     assert page.locator(f"#block-{B1} .block-result").inner_text() == "Validé"
     page.locator("label[for=outcome-outcome-1]").click()  # validation partielle
     page.locator("#outcome-comment").fill("Un bloc sur cinq validé.")
+    page.locator("#outcome-confirm").check()
     browse.submit(page.locator("#outcome form button[type=submit]"))
     assert page.locator("#version-outcome").inner_text() == "Validation partielle"
     sign_out(browse)

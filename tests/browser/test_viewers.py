@@ -8,9 +8,10 @@ import io
 
 import pytest
 
-from tests.browser.test_journey import sign_in
+from tests.browser.conftest import sign_in
 from tests.conftest import TEST_PASSWORD
-from tests.test_viewers import PROJECT, add_evidence, file_of, run_pytest_junit, zip_bytes
+from tests.factories import PROJECT, file_of, run_pytest_junit, zip_bytes
+from tests.factories import add_project_evidence as add_evidence
 
 pytestmark = pytest.mark.browser
 

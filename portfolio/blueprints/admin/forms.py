@@ -64,3 +64,10 @@ class MemberAddForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """A form with only the CSRF token, for POST buttons."""
+
+
+class MigrateCohortsForm(FlaskForm):
+    """The confirmation asked before moving cohorts to the next version of a fiche."""
+
+    confirm = BooleanField(_l("Je confirme le passage des promotions à la nouvelle version"), validators=[
+        DataRequired(_l("Cochez la case de confirmation pour migrer les promotions."))])

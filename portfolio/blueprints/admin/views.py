@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -16,10 +16,11 @@ from portfolio.blueprints.admin.forms import (
     UserCreateForm,
     UserEditForm,
 )
-from portfolio.blueprints.forms import form_error
+from portfolio.blueprints.forms import edit_form, flash_refusal, form_error
 from portfolio.extensions import db
 from portfolio.models import Certification, Cohort, CohortMembership, MemberRole, User
-from portfolio.services import access, cohorts, users
+from portfolio.models.outbox import OutboxMessage
+from portfolio.services import access, cohorts, dashboard, outbox, users
 from portfolio.services.errors import DomainError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -39,7 +40,8 @@ def index():
         "cohorts": db.session.scalar(select(func.count()).select_from(Cohort)),
         "certifications": db.session.scalar(select(func.count()).select_from(Certification)),
     }
-    return render_template("admin/index.html", counts=counts)
+    return render_template("admin/index.html", counts=counts, waiting=dashboard.admin_home(),
+                           smtp=bool(current_app.config.get("SMTP_URL")))
 
 
 @bp.route("/users/")
@@ -58,10 +60,8 @@ def user_create():
             user = users.create_user(form.email.data, form.name.data, users.parse_roles(form.roles.data),
                                      password=form.password.data, locale=form.locale.data, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Compte créé pour %(email)s.", email=user.email), "success")
             return redirect(url_for("admin.user_list"))
     return render_template("admin/user_form.html", form=form, user=None), 422 if form.errors else 200
@@ -71,9 +71,7 @@ def user_create():
 def user_edit(user_id: int):
     """Edit an account: name, roles, language, active flag, password."""
     user = db.session.get(User, user_id) or abort(404)
-    form = UserEditForm(obj=user)
-    if not form.is_submitted():
-        form.roles.data = sorted(r.value for r in user.roles)
+    form = edit_form(UserEditForm, user, roles=sorted(r.value for r in user.roles))
     if form.validate_on_submit():
         try:
             users.update_profile(user, name=form.name.data, locale=form.locale.data,
@@ -82,10 +80,8 @@ def user_edit(user_id: int):
             if form.password.data:
                 users.set_password(user, form.password.data, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Compte mis à jour."), "success")
             return redirect(url_for("admin.user_list"))
     return render_template("admin/user_form.html", form=form, user=user), 422 if form.errors else 200
@@ -102,10 +98,8 @@ def cohort_list():
             cohort = cohorts.create_cohort(form.name.data, db.session.get(Certification, form.certification.data),
                                            form.year.data, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Promotion « %(name)s » créée.", name=cohort.name), "success")
             return redirect(url_for("admin.cohort_detail", cohort_id=cohort.id))
     items = db.session.scalars(
@@ -130,10 +124,8 @@ def cohort_detail(cohort_id: int):
                 raise DomainError(_("Aucun compte pour %(email)s.", email=form.email.data), field="email")
             cohorts.add_member(cohort, user, MemberRole(form.role.data), actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("%(name)s ajouté·e à la promotion.", name=user.name), "success")
             return redirect(url_for("admin.cohort_detail", cohort_id=cohort.id))
     return render_template("admin/cohort.html", cohort=cohort, form=form, remove_form=EmptyForm(),
@@ -149,9 +141,30 @@ def cohort_remove_member(cohort_id: int, user_id: int):
         try:
             cohorts.remove_member(cohort, user, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
-            db.session.commit()
             flash(_("%(name)s retiré·e de la promotion.", name=user.name), "success")
     return redirect(url_for("admin.cohort_detail", cohort_id=cohort.id))
+
+
+@bp.route("/emails/")
+def emails():
+    """The e-mails that have not left (failed, retried later, given up, waiting), with their state."""
+    return render_template("admin/emails.html", messages=outbox.undelivered(), counts=outbox.count_by_state(),
+                           mail_state=outbox.mail_state, smtp=bool(current_app.config.get("SMTP_URL")),
+                           retry_form=EmptyForm())
+
+
+@bp.route("/emails/<int:message_id>/retry", methods=["POST"])
+def email_retry(message_id: int):
+    """Try to send one e-mail again now."""
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if outbox.retry_now(message):
+        flash(_("L'e-mail est parti."), "success")
+    elif message.status == "sent":
+        flash(_("Cet e-mail était déjà parti."), "info")
+    else:
+        flash(_("L'e-mail n'a toujours pas pu partir (%(error)s).", error=message.last_error or "?"), "error")
+    return redirect(url_for("admin.emails"), 303)

@@ -1,5 +1,5 @@
-"""The JSON API, ``/api/v1``, authenticated by personal access tokens."""
+"""The JSON API, ``/api/v1``, authenticated by personal access tokens.
 
-from portfolio.blueprints.api.views import bp
-
-__all__ = ["bp"]
+The blueprint is ``views.bp``: this package imports none of its modules, so that importing its forms
+from another blueprint does not import its views.
+"""

@@ -1,8 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectChoice, SelectField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from portfolio.blueprints.forms import TextAreaField
 from portfolio.services.assessment import MAX_COMMENT
 
 LEVEL_CHOICES = [

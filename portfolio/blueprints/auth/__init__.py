@@ -1,3 +1,5 @@
-from portfolio.blueprints.auth.views import bp
+"""The auth pages.
 
-__all__ = ["bp"]
+The blueprint is ``views.bp``: this package imports none of its modules, so that importing its forms
+from another blueprint does not import its views.
+"""

@@ -1,7 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, MultipleFileField, SelectChoice, SelectField, StringField, TextAreaField, URLField
+from wtforms import DateField, MultipleFileField, SelectChoice, SelectField, StringField, URLField
 from wtforms.validators import DataRequired, Length, Optional
+
+from portfolio.blueprints.forms import TextAreaField
 
 KIND_CHOICES = [
     SelectChoice("code", _l("Code source")),

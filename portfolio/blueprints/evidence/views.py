@@ -1,5 +1,8 @@
 """A learner's evidence: list, create, edit, delete, files, tags, submission and versions; downloads for
-whoever may read it; the page also carries its assessments and comments (see the assessment blueprint)."""
+whoever may read it; the page also carries its assessments and comments (see the assessment blueprint).
+
+Over 400 lines: one blueprint's routes, each short; they share the evidence pages' loaders and forms.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +11,26 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response as BaseResponse
 from wtforms import SelectChoice
 
 from portfolio.analysis.archives import ArchiveRefused, EntryNotFound
 from portfolio.blueprints.admin.forms import EmptyForm
 from portfolio.blueprints.assessment.forms import LEVEL_CHOICES, AssessmentForm, CommentForm
+from portfolio.blueprints.downloads import blob_download
 from portfolio.blueprints.evidence.forms import KIND_CHOICES, EvidenceForm, FilterForm, TagForm
-from portfolio.blueprints.forms import form_error
+from portfolio.blueprints.forms import edit_form, flash_refusal, form_error
 from portfolio.extensions import db
 from portfolio.markdown import render_markdown
 from portfolio.models import Block, Certification, Evidence, EvidenceFile, EvidenceStatus
 from portfolio.services import access, cohorts, viewers
 from portfolio.services import assessment as assessment_service
 from portfolio.services import evidence as evidence_service
-from portfolio.services.audit import record_event
+from portfolio.services import self_assessment as self_assessment_service
 from portfolio.services.errors import DomainError
+from portfolio.services.read_audit import audit_read
 from portfolio.storage import StorageError, content_disposition, get_storage
+from portfolio.uploads import streams_uploads
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -45,9 +52,9 @@ def viewer_helpers() -> dict:
 
 
 def _load(evidence_id: int) -> Evidence:
-    found = db.session.get(Evidence, evidence_id, options=[selectinload(Evidence.files),
-                                                           selectinload(Evidence.claims)])
-    access.ensure(found is not None and access.can_view_evidence(current_user, found))
+    found = db.get_or_404(Evidence, evidence_id, options=[selectinload(Evidence.files),
+                                                       selectinload(Evidence.claims)])
+    access.ensure(access.can_view_evidence(current_user, found))
     return found
 
 
@@ -66,7 +73,7 @@ def _uploads() -> list[evidence_service.Upload | evidence_service.StagedUpload]:
     return uploads + staged_uploads(request.form)
 
 
-def staged_uploads(form) -> list[evidence_service.StagedUpload]:  # type: ignore[no-untyped-def]
+def staged_uploads(form) -> list[evidence_service.StagedUpload]:
     """``staged`` keys with their parallel ``staged_filename`` / ``staged_size`` / ``staged_sha256`` fields."""
     keys = form.getlist("staged")
     names = form.getlist("staged_filename")
@@ -77,7 +84,7 @@ def staged_uploads(form) -> list[evidence_service.StagedUpload]:  # type: ignore
         size = sizes[i] if i < len(sizes) else ""
         result.append(evidence_service.StagedUpload(
             key=key, filename=names[i] if i < len(names) else "fichier",
-            size=int(size) if size.isdigit() else None,
+            size=int(size) if size.isascii() and size.isdigit() else None,
             sha256=(hashes[i] or None) if i < len(hashes) else None))
     return result
 
@@ -102,11 +109,14 @@ def index():
                                             competency=form.competency.data or None,
                                             kind=form.kind.data or None, q=form.q.data or None)
     items = db.session.scalars(query).all()
-    return render_template("evidence/index.html", items=items, form=form)
+    return render_template("evidence/index.html", items=items, form=form,
+                           view="table" if request.args.get("view") == "table" else "cards",
+                           reports=viewers.report_digests(items))
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @access.permission_required(access.Permission.KEEP_EVIDENCE)
+@streams_uploads("files")
 def create():
     """Record a new piece of evidence with its files or its link."""
     form = EvidenceForm()
@@ -117,10 +127,8 @@ def create():
                 occurred_on=form.occurred_on.data, description=form.description.data, url=form.url.data,
                 uploads=_uploads())
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Preuve enregistrée. Rattachez-la maintenant aux compétences qu'elle démontre."), "success")
             return redirect(url_for("evidence.detail", evidence_id=item.id))
     return render_template("evidence/form.html", form=form, item=None), 422 if form.errors else 200
@@ -130,7 +138,11 @@ def create():
 @login_required
 def detail(evidence_id: int):
     """A piece of evidence, its files and its tags; its assessments and comments."""
-    return render_detail(_load(evidence_id))
+    item = _load(evidence_id)
+    if item.files:  # the page shows what the files hold (code, reports, images, archives' trees)
+        audit_read(current_user, item.owner_id, "evidence.view", subject_type="evidence", subject_id=item.id,
+                   data={"files": [f.id for f in item.files]})
+    return render_detail(item)
 
 
 def render_detail(item: Evidence, *, assessment_form: AssessmentForm | None = None,
@@ -143,15 +155,14 @@ def render_detail(item: Evidence, *, assessment_form: AssessmentForm | None = No
         SelectChoice(c.code, f"{c.code} — {c.statement[:90]}", optgroup=f"{b.code} {b.title}")
         for b in (cert.blocks if cert else []) for c in b.competencies]
     views = [viewers.file_view(f) for f in item.files]
-    page = render_template("evidence/detail.html", item=item, tag_form=tag_form, empty_form=EmptyForm(),
+    return render_template("evidence/detail.html", item=item, tag_form=tag_form, empty_form=EmptyForm(),
                            description=render_markdown(item.description), can_edit=can_edit,
                            can_assess=access.can_assess_learner(current_user, item.owner),
                            review=assessment_service.evidence_review(item), views=views,
                            assessment_form=assessment_form, comment_form=comment_form or CommentForm(),
-                           level_choices=LEVEL_CHOICES)
-    # Rendered first, committed after: the only writes here are the files' analyses, kept for next time.
-    db.session.commit()
-    return page, status
+                           level_choices=LEVEL_CHOICES,
+                           self_ratings=(self_assessment_service.self_assessments_on(item)
+                                         if access.can_view_self_assessment(current_user, item) else {})), status
 
 
 @bp.route("/<int:evidence_id>/submit", methods=["POST"])
@@ -180,35 +191,33 @@ def new_version(evidence_id: int):
     try:
         copy = assessment_service.new_version(item, actor=current_user)
     except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+        flash_refusal(exc)
         return redirect(url_for("evidence.detail", evidence_id=evidence_id))
-    db.session.commit()
     flash(_("Nouvelle version créée : modifiez-la puis soumettez-la."), "success")
     return redirect(url_for("evidence.detail", evidence_id=copy.id))
 
 
-def _owner_action(evidence_id: int, operation, done: str):  # type: ignore[no-untyped-def]
+def _owner_action(evidence_id: int, operation, done: str):
     item = _load_own(evidence_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
         operation(item, actor=current_user)
     except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+        flash_refusal(exc)
     else:
-        db.session.commit()
         flash(done, "success")
     return redirect(url_for("evidence.detail", evidence_id=evidence_id))
 
 
 @bp.route("/<int:evidence_id>/edit", methods=["GET", "POST"])
 @login_required
+@streams_uploads("files")
 def edit(evidence_id: int):
     """Edit a draft; new files may be added."""
     item = _load_own(evidence_id)
-    form = EvidenceForm(obj=item)
+    form = edit_form(EvidenceForm, item)
+    refused = False
     if form.validate_on_submit():
         try:
             evidence_service.update_evidence(
@@ -216,13 +225,12 @@ def edit(evidence_id: int):
                 occurred_on=form.occurred_on.data, description=form.description.data, url=form.url.data)
             evidence_service.add_files(item, _uploads(), actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
+            refused = True  # (a refusal naming no field, e.g. submitted meanwhile, is a message, not a field error)
         else:
-            db.session.commit()
             flash(_("Preuve mise à jour."), "success")
             return redirect(url_for("evidence.detail", evidence_id=item.id))
-    return render_template("evidence/form.html", form=form, item=item), 422 if form.errors else 200
+    return render_template("evidence/form.html", form=form, item=item), 422 if form.errors or refused else 200
 
 
 @bp.route("/<int:evidence_id>/delete", methods=["POST"])
@@ -233,13 +241,10 @@ def delete(evidence_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        keys = evidence_service.delete_evidence(item, actor=current_user)
+        evidence_service.delete_evidence(item, actor=current_user)
     except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+        flash_refusal(exc)
         return redirect(url_for("evidence.detail", evidence_id=evidence_id))
-    db.session.commit()
-    evidence_service.delete_released_objects(keys)
     flash(_("Preuve supprimée."), "success")
     return redirect(url_for("evidence.index"))
 
@@ -249,18 +254,15 @@ def delete(evidence_id: int):
 def delete_file(evidence_id: int, file_id: int):
     """Remove one file from a draft."""
     item = _load_own(evidence_id)
-    file = db.session.get(EvidenceFile, file_id)
-    access.ensure(file is not None and file.evidence_id == item.id)
+    file = db.get_or_404(EvidenceFile, file_id)
+    access.ensure(file.evidence_id == item.id)
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        keys = evidence_service.remove_file(item, file, actor=current_user)
+        evidence_service.remove_file(item, file, actor=current_user)
     except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+        flash_refusal(exc)
     else:
-        db.session.commit()
-        evidence_service.delete_released_objects(keys)
         flash(_("Fichier retiré."), "success")
     return redirect(url_for("evidence.detail", evidence_id=evidence_id))
 
@@ -270,37 +272,29 @@ def delete_file(evidence_id: int, file_id: int):
 def download(evidence_id: int, file_id: int):
     """A file, after the authorization check: a presigned URL on S3, streamed from local disk."""
     item = _load(evidence_id)
-    file = db.session.get(EvidenceFile, file_id)
-    access.ensure(file is not None and file.evidence_id == item.id)
+    file = db.get_or_404(EvidenceFile, file_id)
+    access.ensure(file.evidence_id == item.id)
+    audit_read(current_user, item.owner_id, "evidence.download", subject_type="evidence", subject_id=item.id,
+               data={"file": file.id})
+    return send_evidence_file(file, inline=request.args.get("download") is None)
+
+
+def send_evidence_file(file: EvidenceFile, *, inline: bool) -> BaseResponse:
+    """The one way a file leaves the store, once the caller has authorized and audited the read (this
+    page, a share link): shown inline only for the safe types, else downloaded; nosniff and a sandbox."""
     blob = file.blob
-    inline = blob.media_type in INLINE_TYPES and request.args.get("download") is None
-    if current_user.id != item.owner_id:
-        record_event("evidence.download", actor=current_user, subject_type="evidence", subject_id=item.id,
-                     data={"file": file.id})
-        db.session.commit()
-    storage = get_storage()
+    inline = inline and blob.media_type in INLINE_TYPES
     try:
-        url = storage.presigned_get_url(blob.storage_key, filename=file.filename, content_type=blob.media_type,
-                                        inline=inline, expires=60)
-        if url:
-            return redirect(url, code=302)
-        chunks = storage.iter_chunks(blob.storage_key)
+        # A file shown inline runs nothing, even if it hides a script: a sandbox CSP of its own.
+        return blob_download(blob, file.filename, inline=inline, csp="default-src 'none'; img-src 'self'; sandbox")
     except StorageError:
         abort(503)
-    response = Response(chunks, mimetype=blob.media_type, direct_passthrough=True)
-    response.headers["Content-Length"] = str(blob.size)
-    response.headers["Content-Disposition"] = content_disposition(file.filename, inline=inline)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # A file shown inline runs nothing, even if it hides a script: a sandbox CSP of its own.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 def _load_file(evidence_id: int, file_id: int) -> tuple[Evidence, EvidenceFile]:
     item = _load(evidence_id)
-    file = db.session.get(EvidenceFile, file_id)
-    access.ensure(file is not None and file.evidence_id == item.id)
+    file = db.get_or_404(EvidenceFile, file_id)
+    access.ensure(file.evidence_id == item.id)
     return item, file
 
 
@@ -308,10 +302,12 @@ def _load_file(evidence_id: int, file_id: int) -> tuple[Evidence, EvidenceFile]:
 @login_required
 def image(evidence_id: int, file_id: int):
     """An image file for an ``<img>`` of the page, SVG included, always under a sandbox CSP."""
-    _item, file = _load_file(evidence_id, file_id)
+    item, file = _load_file(evidence_id, file_id)
     blob = file.blob
     if blob.media_type not in viewers.IMAGE_TYPES:
         abort(404)
+    audit_read(current_user, item.owner_id, "evidence.image", subject_type="evidence", subject_id=item.id,
+               data={"file": file.id})
     if blob.sha256 in request.if_none_match:  # content-addressed: the hash is the version
         response = Response(status=304)
     else:
@@ -332,7 +328,7 @@ def image(evidence_id: int, file_id: int):
     return response
 
 
-def _stream(reader):  # type: ignore[no-untyped-def]
+def _stream(reader):
     with reader:
         yield from reader
 
@@ -343,6 +339,8 @@ def archive_entry(evidence_id: int, file_id: int):
     """One file of an archive, highlighted (``?path=`` names it as the archive's tree lists it)."""
     item, file = _load_file(evidence_id, file_id)
     path = request.args.get("path", "")
+    audit_read(current_user, item.owner_id, "evidence.archive_entry", subject_type="evidence", subject_id=item.id,
+               data={"file": file.id, "path": path[:500]})
     refusal = entry = None
     try:
         entry = viewers.archive_entry(file, path)
@@ -352,9 +350,8 @@ def archive_entry(evidence_id: int, file_id: int):
         refusal = exc
     except StorageError:
         abort(503)
-    page = render_template("evidence/archive_entry.html", item=item, file=file, entry=entry, refusal=refusal)
-    db.session.commit()  # the archive's listing, if this was its first reading
-    return page, 422 if refusal else 200
+    return render_template("evidence/archive_entry.html", item=item, file=file, entry=entry,
+                           refusal=refusal), 422 if refusal else 200
 
 
 @bp.route("/<int:evidence_id>/tags", methods=["POST"])
@@ -366,12 +363,10 @@ def add_tag(evidence_id: int):
     form.competency.choices = [SelectChoice(request.form.get("competency", ""), "")]
     if form.validate_on_submit():
         try:
-            evidence_service.tag_evidence(item, form.competency.data, form.justification.data, actor=current_user)
+            evidence_service.tag_evidence(item, form.competency.data, form.justification.data or "", actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
-            db.session.commit()
             flash(_("Compétence %(code)s rattachée.", code=form.competency.data), "success")
     else:
         for errors in form.errors.values():
@@ -390,11 +385,29 @@ def remove_tag(evidence_id: int, code: str):
     try:
         evidence_service.untag_evidence(item, code, actor=current_user)
     except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+        flash_refusal(exc)
     else:
-        db.session.commit()
         flash(_("Compétence %(code)s détachée.", code=code), "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence_id) + "#tags")
+
+
+@bp.route("/<int:evidence_id>/self-assessment", methods=["POST"])
+@login_required
+def self_assess(evidence_id: int):
+    """The learner rates one tagged competency of their draft (level and a sentence)."""
+    item = _load(evidence_id)
+    if not access.can_self_assess(current_user, item):
+        abort(403)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    code = request.form.get("competency", "")
+    try:
+        self_assessment_service.rate_competency(item, code, request.form.get("level", ""),
+                                                request.form.get("comment", ""), actor=current_user)
+    except DomainError as exc:
+        flash_refusal(exc)
+    else:
+        flash(_("Auto-évaluation de %(code)s enregistrée.", code=code.strip().upper()), "success")
     return redirect(url_for("evidence.detail", evidence_id=evidence_id) + "#tags")
 
 

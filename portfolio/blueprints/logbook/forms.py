@@ -1,9 +1,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, IntegerField, StringField, TextAreaField
+from wtforms import DateField, EmailField, IntegerField, StringField
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from portfolio.blueprints.admin.forms import MultiCheckboxField
+from portfolio.blueprints.forms import TextAreaField
 
 
 class InternshipForm(FlaskForm):
@@ -53,6 +54,8 @@ class SignForm(FlaskForm):
         DataRequired(_l("Indiquez votre nom pour signer.")), Length(max=200, message=_l("200 caractères au plus."))])
     comment = TextAreaField(_l("Commentaire (facultatif)"), validators=[
         Optional(), Length(max=2000, message=_l("Le commentaire ne doit pas dépasser 2000 caractères."))])
+    #: Empty on the first submission (a code is then e-mailed); the code received, on the second.
+    code = StringField(_l("Code reçu par e-mail"), validators=[Optional(), Length(max=12)])
 
 
 class ReturnForm(FlaskForm):

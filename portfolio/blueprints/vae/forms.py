@@ -8,11 +8,11 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
-    TextAreaField,
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from portfolio.blueprints.admin.forms import MultiCheckboxField
+from portfolio.blueprints.forms import TextAreaField
 
 LONG = Length(max=20_000, message=_l("20 000 caractères au plus."))
 SHORT = Length(max=200, message=_l("200 caractères au plus."))
@@ -85,9 +85,23 @@ class BlockDecisionForm(FlaskForm):
         DataRequired(_l("Motivez la décision du jury.")), Length(max=5000, message=_l("5 000 caractères au plus."))])
 
 
+class SendForm(FlaskForm):
+    """Sending freezes a version for the jury: the candidate confirms it first (works without JavaScript)."""
+
+    confirm = BooleanField(_l("Je confirme l'envoi au jury : cette version sera figée telle quelle."),
+                           validators=[DataRequired(_l("Cochez la case pour confirmer l'envoi au jury."))])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.missing: list[str] = []
+
+
 class OutcomeForm(FlaskForm):
     outcome = RadioField(_l("Décision globale"), choices=[
         SelectChoice("full", _l("Validation totale")), SelectChoice("partial", _l("Validation partielle")),
         SelectChoice("refusal", _l("Refus"))], validators=[DataRequired(_l("Choisissez la décision du jury."))])
     comment = TextAreaField(_l("Motivation"), validators=[
         DataRequired(_l("Motivez la décision du jury.")), Length(max=5000, message=_l("5 000 caractères au plus."))])
+    # Checked by the service (with the agreement with the block decisions), so that every refusal shows at once.
+    confirm = BooleanField(_l("Je confirme : cette décision clôt la délibération et sera notifiée au·à la "
+                              "candidat·e."))

@@ -1,16 +1,23 @@
 """VAE: the candidate's experiences and dossier de validation, their adviser's reading and comments,
-the administrators' juries and assignments, and the jury's reading of a frozen version and decisions."""
+the administrators' juries and assignments, and the jury's reading of a frozen version and decisions.
+
+Over 400 lines: one blueprint: the candidate's, adviser's, jury's and administrators' pages of one dossier.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from wtforms import SelectChoice
 
+from portfolio import unit_of_work
 from portfolio.blueprints.admin.forms import EmptyForm
-from portfolio.blueprints.forms import form_error
+from portfolio.blueprints.downloads import file_response
+from portfolio.blueprints.forms import edit_form, flash_refusal, form_error
 from portfolio.blueprints.vae.forms import (
     AdviserForm,
     AssignForm,
@@ -23,6 +30,7 @@ from portfolio.blueprints.vae.forms import (
     OutcomeForm,
     PresentationForm,
     SectionForm,
+    SendForm,
 )
 from portfolio.extensions import db
 from portfolio.models import (
@@ -34,36 +42,34 @@ from portfolio.models import (
     ExportKind,
     ExportStatus,
     Jury,
-    Role,
     User,
-    UserRole,
 )
 from portfolio.services import access, dossier_export
+from portfolio.services import comments as comment_service
 from portfolio.services import vae as service
 from portfolio.services.errors import DomainError
+from portfolio.services.read_audit import audit_read
 from portfolio.services.users import find_user_by_email
-from portfolio.storage import content_disposition
 
 bp = Blueprint("vae", __name__, url_prefix="/vae")
 
 
 def _is_candidate() -> bool:
-    return current_user.is_authenticated and current_user.has_role(Role.VAE_CANDIDATE)
+    return access.has_permission(current_user, access.Permission.KEEP_VAE_DOSSIER)
 
 
 @bp.app_context_processor
 def vae_helpers() -> dict:
     return {"vae_time_basis_label": service.time_basis_label, "vae_status_label": service.status_label,
-            "vae_result_label": service.result_label, "vae_outcome_label": service.outcome_label}
+            "vae_result_label": service.result_label, "vae_outcome_label": service.outcome_label,
+            "vae_outcome_summary": service.outcome_summary}
 
 
-def candidate_required(view):  # type: ignore[no-untyped-def]
+def candidate_required(view):
     """Signed in as a VAE candidate (anonymous → sign-in; other roles → 403)."""
-    from functools import wraps
-
     @wraps(view)
     @login_required
-    def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapped(*args, **kwargs):
         if not _is_candidate():
             abort(403)
         return view(*args, **kwargs)
@@ -71,24 +77,21 @@ def candidate_required(view):  # type: ignore[no-untyped-def]
     return wrapped
 
 
-def _flash_errors(form) -> None:  # type: ignore[no-untyped-def]
+def _flash_errors(form) -> None:
     for errors in form.errors.values():
         for error in errors:
             flash(error, "error")
 
 
-def _own_dossier():  # type: ignore[no-untyped-def]
-    """The signed-in candidate's dossier (created on first use); None when not enrolled yet."""
-    if service.enrolment_of(current_user) is None:
-        return None
-    dossier = service.get_or_create_dossier(current_user)
-    db.session.commit()
-    return dossier
+def _own_dossier():
+    """The signed-in candidate's dossier; None until they chose their certification on this page (which
+    creates it: a GET only reads)."""
+    return service.dossier_of(current_user)
 
 
 def _load_dossier(dossier_id: int) -> Dossier:
-    found = db.session.get(Dossier, dossier_id)
-    access.ensure(found is not None and access.can_view_dossier(current_user, found))
+    found = db.get_or_404(Dossier, dossier_id)
+    access.ensure(access.can_view_dossier(current_user, found))
     return found
 
 
@@ -100,14 +103,14 @@ def _load_own_dossier(dossier_id: int) -> Dossier:
 
 
 def _load_version(version_id: int) -> DossierVersion:
-    found = db.session.get(DossierVersion, version_id)
-    access.ensure(found is not None and access.can_view_version(current_user, found))
+    found = db.get_or_404(DossierVersion, version_id)
+    access.ensure(access.can_view_version(current_user, found))
     return found
 
 
 def _load_experience(experience_id: int) -> Experience:
-    found = db.session.get(Experience, experience_id)
-    access.ensure(found is not None and found.candidate_id == current_user.id)
+    found = db.get_or_404(Experience, experience_id)
+    access.ensure(found.candidate_id == current_user.id)
     return found
 
 
@@ -130,10 +133,8 @@ def home():
                                     actor=current_user)
             dossier = service.get_or_create_dossier(current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Certification choisie. Décrivez maintenant vos expériences."), "success")
             return redirect(url_for("vae.experiences"))
     return render_template("vae/enrol.html", form=form), 422 if form.errors else 200
@@ -149,9 +150,7 @@ def experiences():
 
 
 def _experience_form(item: Experience | None) -> ExperienceForm:
-    form = ExperienceForm(obj=item, evidence=[e.id for e in item.evidence] if item else [])
-    if item is not None and not form.is_submitted():
-        form.time_basis.data = item.time_basis.value
+    form = edit_form(ExperienceForm, item, evidence=[e.id for e in item.evidence] if item else [])
     form.evidence.choices = [SelectChoice(e.id, f"{e.title} ({e.occurred_on.strftime('%d/%m/%Y')})")
                              for e in service.candidate_evidence(current_user)]
     return form
@@ -175,10 +174,8 @@ def experience_create():
             item = service.create_experience(current_user, actor=current_user, **_experience_values(form))
             service.set_experience_evidence(item, form.evidence.data or [], actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Expérience enregistrée."), "success")
             return redirect(url_for("vae.experiences") + f"#experience-{item.id}")
     return render_template("vae/experience_form.html", form=form, item=None), 422 if form.errors else 200
@@ -194,10 +191,8 @@ def experience_edit(experience_id: int):
             service.update_experience(item, actor=current_user, **_experience_values(form))
             service.set_experience_evidence(item, form.evidence.data or [], actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Expérience mise à jour."), "success")
             return redirect(url_for("vae.experiences") + f"#experience-{item.id}")
     return render_template("vae/experience_form.html", form=form, item=item), 422 if form.errors else 200
@@ -209,7 +204,6 @@ def experience_delete(experience_id: int):
     item = _load_experience(experience_id)
     if EmptyForm().validate_on_submit():
         service.delete_experience(item, actor=current_user)
-        db.session.commit()
         flash(_("Expérience supprimée."), "success")
     return redirect(url_for("vae.experiences"))
 
@@ -219,34 +213,33 @@ def experience_delete(experience_id: int):
 def dossier_detail(dossier_id: int):
     """The draft: presentation, blocks, completeness, comments and sent versions."""
     dossier = _load_dossier(dossier_id)
+    return _render_dossier(dossier)
+
+
+def _render_dossier(dossier: Dossier, send_form: SendForm | None = None, status: int = 200):
     can_edit = access.can_edit_dossier(current_user, dossier)
-    if can_edit:
-        service.get_or_create_dossier(current_user)  # sections for blocks added to the framework since
-        db.session.commit()
     report = service.completeness(dossier)
     return render_template(
-        "vae/dossier.html", dossier=dossier, can_edit=can_edit,
+        "vae/dossier.html", dossier=dossier, can_edit=can_edit, send_form=send_form or SendForm(),
         can_comment=access.can_comment_dossier(current_user, dossier),
-        sections=service.sections_in_order(dossier), claims=service.claims_by_competency(dossier),
-        report=report, missing=service.missing_items(dossier), comments=service.comments_on(dossier),
+        sections=service.sections_in_order(dossier), claims=service.dossier_competencies(dossier),
+        report=report, missing=service.missing_items(dossier), comments=comment_service.comments_on(dossier),
         comment_form=CommentForm(), empty_form=EmptyForm(), enrolment=service.enrolment_of(dossier.candidate),
         experiences={e.id: e for e in service.experiences_of(dossier.candidate)},
-        outcomes={v.id: service.current_outcome(v) for v in dossier.versions})
+        outcomes={v.id: service.current_outcome(v) for v in dossier.versions}), status
 
 
 @bp.route("/dossiers/<int:dossier_id>/presentation", methods=["GET", "POST"])
 @login_required
 def edit_presentation(dossier_id: int):
     dossier = _load_own_dossier(dossier_id)
-    form = PresentationForm(obj=dossier)
+    form = edit_form(PresentationForm, dossier)
     if form.validate_on_submit():
         try:
             service.update_presentation(dossier, form.presentation.data or "", actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Présentation enregistrée."), "success")
             return redirect(url_for("vae.dossier_detail", dossier_id=dossier.id) + "#presentation")
     return render_template("vae/presentation_form.html", form=form, dossier=dossier), 422 if form.errors else 200
@@ -261,8 +254,8 @@ def edit_section(dossier_id: int, block_code: str):
         section = service.section_for(dossier, block_code)
     except DomainError:
         abort(404)
-    claims = service.claims_by_competency(dossier)
-    form = SectionForm(obj=section, experiences=[e.id for e in section.experiences])
+    claims = service.dossier_competencies(dossier)
+    form = edit_form(SectionForm, section, experiences=[e.id for e in section.experiences])
     form.experiences.choices = [SelectChoice(e.id, f"{e.job_title} — {e.organisation}")
                                 for e in service.experiences_of(current_user)]
     evidence = service.candidate_evidence(current_user)
@@ -278,11 +271,9 @@ def edit_section(dossier_id: int, block_code: str):
                 if competency.id in claims or narrative.strip() or ids:
                     service.set_claim(dossier, competency, actor=current_user, narrative=narrative, evidence_ids=ids)
         except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
             return redirect(url_for("vae.edit_section", dossier_id=dossier.id, block_code=block_code)), 303
         else:
-            db.session.commit()
             flash(_("Bloc %(code)s enregistré.", code=block_code), "success")
             return redirect(url_for("vae.dossier_detail", dossier_id=dossier.id) + f"#block-{block_code}")
     if form.errors:
@@ -294,21 +285,26 @@ def edit_section(dossier_id: int, block_code: str):
 @bp.route("/dossiers/<int:dossier_id>/send", methods=["POST"])
 @login_required
 def send(dossier_id: int):
+    """Send the dossier to the jury, once the candidate has ticked the confirmation; a refusal is shown in
+    the send form itself (what is missing, or the unticked confirmation)."""
     dossier = _load_own_dossier(dossier_id)
-    if not EmptyForm().validate_on_submit():
-        abort(400)
+    form = SendForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        unit_of_work.rollback()
+        return _render_dossier(dossier, form, 422)
     try:
         version = service.send_dossier(dossier, actor=current_user)
     except service.DossierIncomplete as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        for item in exc.missing:
-            flash(item, "error")
-        return redirect(url_for("vae.dossier_detail", dossier_id=dossier.id) + "#completeness"), 303
-    db.session.commit()
+        unit_of_work.rollback()
+        form.form_errors.append(exc.message)
+        form.missing = exc.missing
+        return _render_dossier(dossier, form, 422)
     flash(_("Version %(n)d envoyée au jury. Elle restera telle quelle ; vos modifications feront la suivante.",
             n=version.number), "success")
-    return redirect(url_for("vae.version_detail", version_id=version.id))
+    # A fragment of its own: the browser would otherwise keep the form's "#send-form" on the new page.
+    return redirect(url_for("vae.version_detail", version_id=version.id) + "#main")
 
 
 @bp.route("/dossiers/<int:dossier_id>/comments", methods=["POST"])
@@ -320,12 +316,10 @@ def comment(dossier_id: int):
     form = CommentForm()
     if form.validate_on_submit():
         try:
-            service.add_dossier_comment(dossier, form.body.data, author=current_user)
+            service.add_dossier_comment(dossier, form.body.data or "", author=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
-            db.session.commit()
             flash(_("Commentaire publié."), "success")
     else:
         _flash_errors(form)
@@ -338,10 +332,15 @@ def comment(dossier_id: int):
 @login_required
 def version_detail(version_id: int):
     """The frozen version, read from its snapshot; the jury's decisions; the forms to decide."""
-    version = _load_version(version_id)
-    can_decide = access.can_decide_version(current_user, version)
+    return _render_version(_load_version(version_id))
+
+
+def _render_version(version: DossierVersion, outcome_form: OutcomeForm | None = None,
+                    block_form: BlockDecisionForm | None = None, status: int = 200):
+    """The version page; a refused decision is shown again in its own form, with what the juror typed."""
+    can_decide = access.can_decide_version(current_user, version) and service.deliberation_open(version)
     assign_form = None
-    if current_user.has_role(Role.ADMIN):
+    if access.has_permission(current_user, access.Permission.ADMINISTER):
         assign_form = AssignForm(jury=version.jury_id)
         assign_form.jury.choices = [SelectChoice(j.id, j.name) for j in service.juries()]
     snapshot = version.snapshot
@@ -350,9 +349,10 @@ def version_detail(version_id: int):
         experiences={e["id"]: e for e in snapshot.get("experiences", [])},
         decisions=service.block_decisions(version), current=service.current_block_decisions(version),
         outcomes=service.outcomes(version), outcome=service.current_outcome(version),
-        outcome_form=OutcomeForm(prefix="outcome") if can_decide else None,
-        decision_form=BlockDecisionForm, assign_form=assign_form,
-        can_view_draft=access.can_view_dossier(current_user, version.dossier))
+        outcome_form=(outcome_form or OutcomeForm(prefix="outcome")) if can_decide else None,
+        block_form=block_form, assign_form=assign_form, expected=service.expected_outcome(version),
+        presented=service.presented_blocks(version),
+        can_view_draft=access.can_view_dossier(current_user, version.dossier)), status
 
 
 @bp.route("/versions/<int:version_id>/decisions", methods=["POST"])
@@ -364,17 +364,15 @@ def decide_block(version_id: int):
     form = BlockDecisionForm()
     if form.validate_on_submit():
         try:
-            service.record_block_decision(version, form.block.data, form.result.data, form.comment.data,
+            service.record_block_decision(version, form.block.data, form.result.data, form.comment.data or "",
                                           member=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Décision enregistrée pour le bloc %(code)s.", code=form.block.data), "success")
-    else:
-        _flash_errors(form)
-    return redirect(url_for("vae.version_detail", version_id=version.id) + f"#block-{form.block.data}")
+            return redirect(url_for("vae.version_detail", version_id=version.id) + f"#block-{form.block.data}")
+    unit_of_work.rollback()
+    return _render_version(version, block_form=form, status=422)
 
 
 @bp.route("/versions/<int:version_id>/outcome", methods=["POST"])
@@ -386,16 +384,19 @@ def decide_outcome(version_id: int):
     form = OutcomeForm(prefix="outcome")
     if form.validate_on_submit():
         try:
-            service.record_outcome(version, form.outcome.data, form.comment.data, member=current_user)
+            service.record_outcome(version, form.outcome.data, form.comment.data or "", member=current_user,
+                                   confirmed=form.confirm.data)
         except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            form_error(form, exc)
         else:
-            db.session.commit()
-            flash(_("Décision globale enregistrée."), "success")
-    else:
-        _flash_errors(form)
-    return redirect(url_for("vae.version_detail", version_id=version.id) + "#outcome")
+            flash(_("Délibération close : la décision globale est enregistrée et notifiée au·à la candidat·e."),
+                  "success")
+            return redirect(url_for("vae.version_detail", version_id=version.id) + "#outcome")
+    if not form.confirm.data and not form.confirm.errors:  # every missing piece at once
+        form.confirm.errors = [_("Cochez la case de confirmation : la décision globale clôt la délibération et "
+                                 "sera notifiée au·à la candidat·e.")]
+    unit_of_work.rollback()
+    return _render_version(version, outcome_form=form, status=422)
 
 
 @bp.route("/versions/<int:version_id>/assign", methods=["POST"])
@@ -405,8 +406,7 @@ def assign(version_id: int):
     form = AssignForm()
     form.jury.choices = [SelectChoice(j.id, j.name) for j in service.juries()]
     if form.validate_on_submit():
-        service.assign_version(version, db.session.get(Jury, form.jury.data), actor=current_user)
-        db.session.commit()
+        service.assign_version(version, db.get_or_404(Jury, form.jury.data), actor=current_user)
         flash(_("Dossier confié au jury."), "success")
     else:
         _flash_errors(form)
@@ -419,7 +419,7 @@ def assign(version_id: int):
 @login_required
 def jury_dossiers():
     """The versions assigned to the juries the member sits on."""
-    if not current_user.has_role(Role.JURY):
+    if not access.has_permission(current_user, access.Permission.SIT_ON_JURY):
         abort(403)
     versions = service.versions_for_juror(current_user)
     return render_template("vae/jury_dossiers.html", versions=versions,
@@ -432,15 +432,15 @@ def jury_dossiers():
 @login_required
 def candidates():
     """Administrators: every candidate, their adviser and sent versions; a tutor: those they accompany."""
-    if current_user.has_role(Role.ADMIN):
+    if access.sees_every_cohort(current_user):
         items = service.candidates()
-    elif current_user.has_role(Role.TUTOR):
+    elif access.has_permission(current_user, access.Permission.SEE_VAE_CANDIDATES):
         items = service.candidates(adviser=current_user)
     else:
         abort(403)
-    tutors = _tutors()
+    tutors = service.possible_advisers()
     forms = {}
-    if current_user.has_role(Role.ADMIN):
+    if access.has_permission(current_user, access.Permission.ADMINISTER):
         for enrolment in items:
             form = AdviserForm(formdata=None, prefix=f"a{enrolment.user_id}", adviser=enrolment.adviser_id or 0)
             form.adviser.choices = [SelectChoice(0, _("Aucun·e")), *[SelectChoice(t.id, t.name) for t in tutors]]
@@ -452,49 +452,37 @@ def candidates():
 @bp.route("/candidates/<int:user_id>/adviser", methods=["POST"])
 @access.permission_required(access.Permission.ADMINISTER)
 def set_adviser(user_id: int):
-    candidate = db.session.get(User, user_id)
-    access.ensure(candidate is not None and service.enrolment_of(candidate) is not None)
+    candidate = db.get_or_404(User, user_id)
+    access.ensure(service.enrolment_of(candidate) is not None)
     form = AdviserForm(prefix=f"a{user_id}")
-    form.adviser.choices = [SelectChoice(0, _("Aucun·e")), *[SelectChoice(t.id, t.name) for t in _tutors()]]
+    form.adviser.choices = [SelectChoice(0, _("Aucun·e")),
+                            *[SelectChoice(t.id, t.name) for t in service.possible_advisers()]]
     if form.validate_on_submit():
         adviser = db.session.get(User, form.adviser.data) if form.adviser.data else None
         try:
             service.set_adviser(candidate, adviser, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
-            db.session.commit()
             flash(_("Accompagnateur·rice enregistré·e pour %(name)s.", name=candidate.name), "success")
     else:
         _flash_errors(form)
     return redirect(url_for("vae.candidates"))
 
 
-def _tutors() -> list[User]:
-    return list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == Role.TUTOR)
-                                   .order_by(User.name)))
-
-
-def _jurors() -> list[User]:
-    return list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == Role.JURY).order_by(User.name)))
-
-
 @bp.route("/juries/", methods=["GET", "POST"])
 @access.permission_required(access.Permission.ADMINISTER)
 def juries():
     form = JuryCreateForm()
-    jurors = _jurors()
+    jurors = service.possible_jurors()
     form.members.choices = [SelectChoice(u.id, f"{u.name} <{u.email}>") for u in jurors]
     if form.validate_on_submit():
         try:
             jury = service.create_jury(form.name.data, [u for u in jurors if u.id in (form.members.data or [])],
                                        actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Jury « %(name)s » créé.", name=jury.name), "success")
             return redirect(url_for("vae.jury_detail", jury_id=jury.id))
     return render_template("vae/juries.html", form=form, juries=service.juries(),
@@ -504,8 +492,7 @@ def juries():
 @bp.route("/juries/<int:jury_id>", methods=["GET", "POST"])
 @access.permission_required(access.Permission.ADMINISTER)
 def jury_detail(jury_id: int):
-    jury = db.session.get(Jury, jury_id)
-    access.ensure(jury is not None)
+    jury = db.get_or_404(Jury, jury_id)
     form = JuryMemberForm()
     if form.validate_on_submit():
         user = find_user_by_email(form.email.data)
@@ -514,10 +501,9 @@ def jury_detail(jury_id: int):
                 raise DomainError(_("Aucun compte pour %(email)s.", email=form.email.data), field="email")
             service.add_jury_member(jury, user, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
+            unit_of_work.rollback()
             form.email.errors = [*form.email.errors, exc.message]
         else:
-            db.session.commit()
             flash(_("%(name)s rejoint le jury.", name=user.name), "success")
             return redirect(url_for("vae.jury_detail", jury_id=jury.id))
     versions = list(db.session.scalars(select(DossierVersion).where(DossierVersion.jury_id == jury.id)
@@ -529,17 +515,14 @@ def jury_detail(jury_id: int):
 @bp.route("/juries/<int:jury_id>/members/<int:user_id>/remove", methods=["POST"])
 @access.permission_required(access.Permission.ADMINISTER)
 def jury_remove_member(jury_id: int, user_id: int):
-    jury = db.session.get(Jury, jury_id)
-    user = db.session.get(User, user_id)
-    access.ensure(jury is not None and user is not None)
+    jury = db.get_or_404(Jury, jury_id)
+    user = db.get_or_404(User, user_id)
     if EmptyForm().validate_on_submit():
         try:
             service.remove_jury_member(jury, user, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
-            db.session.commit()
             flash(_("%(name)s ne fait plus partie du jury.", name=user.name), "success")
     return redirect(url_for("vae.jury_detail", jury_id=jury.id))
 
@@ -547,8 +530,8 @@ def jury_remove_member(jury_id: int, user_id: int):
 # --- exports (PDF and archive, built by a background job) -----------------------------------------------
 
 def _load_export(export_id: int) -> DossierExport:
-    found = db.session.get(DossierExport, export_id)
-    access.ensure(found is not None and access.can_view_export(current_user, found))
+    found = db.get_or_404(DossierExport, export_id)
+    access.ensure(access.can_view_export(current_user, found))
     return found
 
 
@@ -567,9 +550,8 @@ def export_dossier(dossier_id: int):
     if not EmptyForm().validate_on_submit() or kind not in ("pdf", "archive"):
         abort(400)
     export = dossier_export.enqueue_export(dossier, kind, version, current_user)
-    db.session.commit()
     # After the commit: on the RQ queue when Redis is configured, else built now, in this request.
-    dossier_export.dispatch_export(export.id)
+    dossier_export.dispatch_after_commit(export.id)
     return redirect(url_for("vae.export_detail", export_id=export.id))
 
 
@@ -592,12 +574,9 @@ def export_download(export_id: int):
     export = _load_export(export_id)
     if export.status != ExportStatus.DONE:
         abort(404)
+    owner_id = db.get_or_404(Dossier, export.dossier_id).candidate_id
+    audit_read(current_user, owner_id, "vae.export.download", subject_type="dossier_export", subject_id=export.id,
+               data={"dossier": export.dossier_id, "version": export.version_id})
     filename = dossier_export.export_filename(export)
     media_type = "application/pdf" if export.kind == ExportKind.PDF else "application/zip"
-    response = Response(dossier_export.iter_export(export), mimetype=media_type, direct_passthrough=True)
-    response.headers["Content-Disposition"] = content_disposition(filename, inline=False)
-    if export.size is not None:
-        response.headers["Content-Length"] = str(export.size)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return file_response(dossier_export.iter_export(export), filename, mimetype=media_type, size=export.size)

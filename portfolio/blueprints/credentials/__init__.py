@@ -1,0 +1,5 @@
+"""The Open Badges pages: the learner's badges and the public verification side.
+
+The blueprint is ``views.bp``: this package imports none of its modules, so that importing its forms
+from another blueprint does not import its views.
+"""
