@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -52,6 +52,7 @@ def course(app, client, platform, registered):  # type: ignore[no-untyped-def]
     assert launch(app.test_client(), platform, "learner-1").status_code == 302
     wait_for_jobs(app)  # the first launch synchronised the roster in the background
     assert launch(client, platform, "teacher-1").status_code == 302
+    wait_for_jobs(app)  # ... and so did the teacher's (interval 0): its job must not overlap the test's
     app.config["LTI_ROSTER_SYNC_INTERVAL"] = 10**6
     learner = linked_user(platform, "learner-1")
     with app.test_request_context():
@@ -217,6 +218,30 @@ def test_inactive_members_leave_and_the_roster_is_synced_on_launch_throttled(app
     assert launch(app.test_client(), platform, "teacher-1").status_code == 302
     wait_for_jobs(app)
     assert len(platform.calls_to("/nrps")) == before + 1  # synced a moment ago: not again
+
+
+def test_an_older_member_list_never_undoes_a_newer_one(app, platform, course):
+    """Two synchronisations overlapping: the one whose list was asked for first and commits last is
+    refused, so a member the newer list removed does not come back."""
+    from portfolio.models.base import utcnow
+    from portfolio.services.errors import DomainError
+    from portfolio.services.lti.roster import sync_context
+
+    learner = linked_user(platform, "learner-1")
+    context = db.session.scalar(select(LtiContext))
+    # A newer list (asked for after this one will be) was applied and committed meanwhile.
+    newer = utcnow() + timedelta(minutes=5)
+    context.roster_synced_at = newer
+    db.session.commit()
+    platform.members = [platform.member_entry(platform.people["learner-1"], status="Inactive"),
+                        platform.member_entry(platform.people["teacher-1"])]
+    before = len(platform.calls_to("/nrps"))
+    with app.test_request_context(), pytest.raises(DomainError, match="plus récente"):
+        sync_context(db.session.get(LtiContext, context.id))
+    db.session.rollback()
+    assert len(platform.calls_to("/nrps")) == before + 1  # the list was read, then refused
+    assert db.session.scalar(select(CohortMembership).where(CohortMembership.user_id == learner.id)) is not None
+    assert db.session.get(LtiContext, context.id).roster_synced_at == newer
 
 
 def test_tutor_button_synchronises_and_learners_cannot(app, client, platform, course):

@@ -15,8 +15,9 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
+from portfolio.dml import rowcount
 from portfolio.extensions import db
 from portfolio.formatting import count_fr
 from portfolio.models import Cohort, CohortMembership, LtiContext, LtiContextMember, User
@@ -69,10 +70,21 @@ def sync_context(context: LtiContext, *, actor: User | None = None) -> SyncRepor
         raise DomainError(_("La plateforme ne fournit pas la liste des participant·es de ce cours."))
     if context.cohort is None:
         raise DomainError(_("Ce cours n'est pas encore relié à une certification."))
+    asked_at = utcnow()
     try:
         members, pages = _members(context)
     except PlatformHttpError as exc:
         raise DomainError(_("La liste des participant·es est injoignable : %(error)s", error=str(exc)[:200])) from exc
+    # Two synchronisations of one course may overlap (a launch's and the tutor's button): the list asked
+    # for last wins. Claiming the context row first takes its lock until the commit, and refuses a list
+    # older than the one a synchronisation already applied.
+    claimed = db.session.execute(
+        update(LtiContext).where(LtiContext.id == context.id,
+                                 or_(LtiContext.roster_synced_at.is_(None), LtiContext.roster_synced_at < asked_at))
+        .values(roster_synced_at=asked_at).execution_options(synchronize_session=False))
+    if rowcount(claimed) != 1:
+        raise DomainError(_("Une synchronisation plus récente de ce cours vient d'être faite : rien n'a changé."))
+    db.session.refresh(context, ["roster_synced_at"])
     report = SyncReport(context, pages=pages)
     cohort: Cohort = context.cohort
     platform = context.platform
@@ -110,7 +122,6 @@ def sync_context(context: LtiContext, *, actor: User | None = None) -> SyncRepor
         if membership is not None:
             db.session.delete(membership)  # the account and its evidence stay
         report.removed.append(former.user_id)
-    context.roster_synced_at = utcnow()
     db.session.flush()
     record_event("lti.roster.sync", actor=actor, subject_type="lti_context", subject_id=context.id,
                  data={"cohort": cohort.id, "seen": report.seen, "pages": pages, "added": report.added,
