@@ -11,13 +11,13 @@ from sqlalchemy import func, select
 from portfolio.extensions import db
 from portfolio.models import Role, User, UserRole
 from portfolio.models.base import utcnow
+from portfolio.services import passwords
 from portfolio.services.audit import record_event
 from portfolio.services.errors import Conflict, DomainError
 from portfolio.services.passwords import (
     MIN_PASSWORD_LENGTH,
     hash_password,
     needs_rehash,
-    password_weakness,
     verify_password,
 )
 
@@ -51,7 +51,7 @@ def check_password_strength(password: str, *, email: str = "", name: str = "") -
             _("Le mot de passe doit contenir au moins %(n)d caractères.", n=MIN_PASSWORD_LENGTH),
             field="password",
         )
-    weakness = password_weakness(password, user_inputs=[email, name, *email.split("@")[:1]])
+    weakness = passwords.password_weakness(password, user_inputs=[email, name, *email.split("@")[:1]])
     if weakness == "common":
         raise DomainError(_("Ce mot de passe fait partie des mots de passe les plus courants : choisissez-en un "
                             "autre, par exemple une phrase de plusieurs mots sans rapport entre eux."),
