@@ -3,8 +3,10 @@
 The database is SQLite by default; set ``PORTFOLIO_TEST_DATABASE_URL=postgresql://...`` to run the
 same suite on PostgreSQL (a fresh schema is created for the run and dropped at its end).
 Each test starts from the migrated schema holding only the shipped RNCP 28754 framework: rows the
-previous test committed are deleted (tables are never dropped). Tests go through the real commit
-points, and the browser tests' live server sees the same data.
+previous test committed are deleted (tables are never dropped), the framework's rows are kept while
+no test changed them (else it is imported again). Tests go through the real commit points, and the
+browser tests' live server sees the same data. The ``world`` fixture is built through the services once
+per framework import, then its rows are inserted back as they were.
 
 Tests that only read may share one world per module instead (``shared_world`` below, with the marker
 ``@pytest.mark.shared_world``): it is built once, and built again only when a test in between emptied the
@@ -202,23 +204,81 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
             _check_shared_world_unchanged(request.node.nodeid)
 
 
-def _reset_database() -> None:
-    from flask import current_app
+#: What the shipped framework's import leaves in the database (tables of the framework, and its one
+#: audit event with the chain's head and checkpoint): kept between tests while nothing changed them.
+FRAMEWORK_TABLES = ("certifications", "certification_links", "blocks", "competencies")
+_BASELINE: dict = {}
 
-    from portfolio.frameworks.formats import builtin_path, load_framework_file
-    from portfolio.services.frameworks import import_certification
+
+def _framework_rows(conn) -> tuple:  # type: ignore[no-untyped-def]
+    """Every row of the framework's tables and the import's audit event, as values."""
+    tables = db.metadata.tables
+    rows = [tuple(tuple(r) for r in conn.execute(select(tables[name]).order_by(*tables[name].primary_key.columns)))
+            for name in FRAMEWORK_TABLES]
+    events = tables["audit_events"]
+    rows.append(tuple(tuple(r) for r in conn.execute(select(events).where(events.c.id == _BASELINE["event_id"]))))
+    return tuple(rows)
+
+
+def _reset_database() -> None:
+    """Back to the migrated schema holding only RNCP 28754, as if it had just been imported.
+
+    The fast way, when the framework's rows and the import's audit event are what the last import
+    left: empty the other tables that hold rows, put the chain's head and its checkpoint back where the
+    import left them. Otherwise, empty every table and import the framework again (and remember what it
+    left)."""
+    from flask import current_app
 
     _DATABASE["generation"] += 1
     db.session.remove()
+    checkpoint = Path(current_app.config["AUDIT_CHECKPOINT_PATH"])
+    tables = db.metadata.sorted_tables
+    with db.engine.begin() as conn:
+        if _BASELINE.get("url") == str(db.engine.url) and _framework_rows(conn) == _BASELINE["rows"]:
+            held = union_all(*(select(literal(t.name).label("name")).where(select(literal(1)).select_from(t)
+                                                                          .exists()) for t in tables))
+            nonempty = set(conn.scalars(held))
+            events, head = db.metadata.tables["audit_events"], db.metadata.tables["audit_head"]
+            for table in reversed(tables):
+                if table.name in FRAMEWORK_TABLES or table.name not in nonempty:
+                    continue
+                if table is events:
+                    conn.execute(events.delete().where(events.c.id != _BASELINE["event_id"]))
+                else:
+                    conn.execute(table.delete())
+            conn.execute(head.insert().values(**_BASELINE["head"]))
+            checkpoint.write_text(_BASELINE["checkpoint"])
+            limiter.reset()
+            return
+    _import_framework_afresh(checkpoint)
+
+
+def _import_framework_afresh(checkpoint: Path) -> None:
+    from portfolio.frameworks.formats import builtin_path, load_framework_file
+    from portfolio.services.frameworks import import_certification
+
     with db.engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
             conn.execute(table.delete())
     # The audit chain starts again: so does its checkpoint outside the database.
-    Path(current_app.config["AUDIT_CHECKPOINT_PATH"]).unlink(missing_ok=True)
+    checkpoint.unlink(missing_ok=True)
     for data in load_framework_file(builtin_path("RNCP28754")):
         import_certification(data)
     db.session.commit()
+    db.session.remove()
     limiter.reset()
+    events = db.metadata.tables["audit_events"]
+    with db.engine.connect() as conn:
+        ids = list(conn.scalars(select(events.c.id)))
+        assert len(ids) == 1, f"the framework's import wrote {len(ids)} audit events, the fast reset keeps one"
+        _BASELINE.update(url=str(db.engine.url), event_id=ids[0], checkpoint=checkpoint.read_text(),
+                         version=_BASELINE.get("version", 0) + 1)
+        _BASELINE["rows"] = _framework_rows(conn)
+        heads = [dict(r._mapping) for r in conn.execute(select(db.metadata.tables["audit_head"]))]
+        assert len(heads) == 1
+        _BASELINE["head"] = heads[0]
+    # Nothing else may hold rows: what the fast reset keeps is exactly this.
+    assert {name for name, n in _row_counts().items() if n} <= set(FRAMEWORK_TABLES)
 
 
 #: Tables a read may write to (the audit of a read, ``unit_of_work.read_audit``, and the chain's head).
@@ -332,10 +392,64 @@ def build_world():  # type: ignore[no-untyped-def]
     return people
 
 
+#: The rows ``build_world`` adds to the framework's baseline, taken the first time it runs on that
+#: baseline and put back as they were (same ids, same audit chain) by the next tests that ask for it.
+_WORLD_ROWS: dict = {}
+_WORLD_PEOPLE = ("learner", "other_learner", "tutor", "other_tutor", "vae", "jury", "admin")
+
+
+def _world_rows(conn) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """(table, rows as dicts) for every table holding rows beyond the framework's baseline, parents first."""
+    events = db.metadata.tables["audit_events"]
+    taken = []
+    for table in db.metadata.sorted_tables:
+        if table.name in FRAMEWORK_TABLES:
+            continue
+        query = select(table)
+        if table is events:
+            query = query.where(events.c.id != _BASELINE["event_id"])
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+        if rows:
+            taken.append((table, rows))
+    return taken
+
+
 @pytest.fixture
 def world(app, make_user):  # type: ignore[no-untyped-def]
-    """A small world: RNCP 28754, two cohorts, a learner and a tutor in each, plus other roles."""
-    return build_world()
+    """A small world: RNCP 28754, two cohorts, a learner and a tutor in each, plus other roles.
+
+    Built through the services once per framework baseline; afterwards its rows (audit chain and
+    checkpoint included) are inserted back as they were, which is what building it again would give."""
+    from types import SimpleNamespace
+
+    from flask import current_app
+
+    from portfolio.models import Certification, Cohort, User
+
+    checkpoint = Path(current_app.config["AUDIT_CHECKPOINT_PATH"])
+    saved = _WORLD_ROWS.get("taken")
+    if saved is None or saved["baseline"] != _BASELINE.get("version"):
+        people = build_world()
+        ids = {name: getattr(people, name).id for name in (*_WORLD_PEOPLE, "cohort", "other_cohort")}
+        certification = people.certification.id
+        db.session.remove()
+        with db.engine.connect() as conn:
+            _WORLD_ROWS["taken"] = {"baseline": _BASELINE.get("version"), "rows": _world_rows(conn),
+                                    "checkpoint": checkpoint.read_text(), "ids": ids, "certification": certification}
+    else:
+        head = db.metadata.tables["audit_head"]
+        with db.engine.begin() as conn:
+            conn.execute(head.delete())
+            for table, rows in saved["rows"]:
+                conn.execute(table.insert(), rows)
+        checkpoint.write_text(saved["checkpoint"])
+    taken = _WORLD_ROWS["taken"]
+    ids = taken["ids"]
+    people = SimpleNamespace(**{name: db.session.get(User, ids[name]) for name in _WORLD_PEOPLE})
+    people.cohort = db.session.get(Cohort, ids["cohort"])
+    people.other_cohort = db.session.get(Cohort, ids["other_cohort"])
+    people.certification = db.session.get(Certification, taken["certification"])
+    return people
 
 
 def signed_in_cookie(application, email: str, password: str = TEST_PASSWORD) -> str:  # type: ignore[no-untyped-def]
