@@ -117,7 +117,7 @@ def test_a_browser_blocking_third_party_cookies_still_gets_in(browser, sim, regi
         page.goto(sim.url("/course?sub=learner-1&storage=1"))
         frame = page.frame_locator("#tool")
         button = frame.locator("#lti-open-window")
-        button.wait_for()
+        button.wait_for(timeout=30_000)  # the frame's page does a storage round trip first: slow on a loaded CI
         with context.expect_page() as popup_info:
             button.click()
         popup = popup_info.value
