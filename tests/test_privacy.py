@@ -348,7 +348,7 @@ def test_sweep_applies_each_period_with_the_clock_moved_forward(app, world, hist
     db.session.rollback()
     assert preview == {"personal_data_exports": 1, "dossier_exports": 0, "read_notifications": 1,
                        "departed_drafts": 1, "signoff_links": 1, "share_links": 0,
-                       "privacy_requests": 0}
+                       "privacy_requests": 0, "sent_emails": 0}
     assert db.session.scalar(select(func.count()).select_from(Notification).where(
         Notification.message == "lue")) == 1  # a dry run deletes nothing
 
@@ -363,6 +363,36 @@ def test_sweep_applies_each_period_with_the_clock_moved_forward(app, world, hist
     assert db.session.get(PersonalDataExport, export.id) is None and not get_storage().exists(export_key)
     again = runner.invoke(args=["privacy", "sweep", "--now", later.isoformat(), "--dry-run"])
     assert "Simulation" in again.output and "1 à supprimer" not in again.output
+
+
+def test_sweep_removes_emails_sent_or_given_up_and_keeps_those_still_to_send(app, world):  # type: ignore[no-untyped-def]
+    """The outbox keeps each e-mail's address, subject and text: gone after the period, counted from
+    the sending (or the creation of one given up); a message still queued or to be retried stays."""
+    from portfolio.models import OutboxMessage
+
+    now = utcnow()
+    old = now - timedelta(days=91)
+
+    def message(subject: str, **values):  # type: ignore[no-untyped-def]
+        row = OutboxMessage(recipient="tuteur.stage@example.org", subject=subject, body="…", kind="test",
+                            user_id=world.learner.id, **values)
+        db.session.add(row)
+        return row
+
+    message("envoyé il y a longtemps", status="sent", sent_at=old, created_at=old)
+    message("envoyé hier", status="sent", sent_at=now - timedelta(days=1), created_at=old)
+    message("abandonné", status="failed", next_attempt_at=None, created_at=old, attempts=5)
+    message("à réessayer", status="failed", next_attempt_at=now, created_at=old, attempts=1)
+    message("en attente", status="queued", created_at=old)
+    db.session.commit()
+
+    preview = {line.key: line.count for line in retention.sweep(now, dry_run=True)}
+    assert preview["sent_emails"] == 2
+    db.session.rollback()
+    retention.sweep(now, dry_run=False)
+    db.session.commit()
+    left = set(db.session.scalars(select(OutboxMessage.subject)))
+    assert left == {"envoyé hier", "à réessayer", "en attente"}
 
 
 def test_retention_periods_come_from_the_configuration(app, world):  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ DEFAULT_RETENTION_DAYS: dict[str, int] = {
     "signoff_links": 90,             # supervisors' links, counted from their expiry or revocation
     "share_links": 90,               # share links and the log of their openings, from expiry or revocation
     "privacy_requests": 5 * 365,     # proof that a request was answered
+    "sent_emails": 90,               # e-mails sent or given up (address, subject, text), from their sending
 }
 #: Requests about one's data are answered within a month (GDPR art. 12(3)).
 REQUEST_DEADLINE = timedelta(days=30)
@@ -87,6 +88,19 @@ def processing_activities() -> list[Processing]:
                          "après leur expiration.", period=days_label(days["signoff_links"])),
         ),
         Processing(
+            name=_l("Courriels"),
+            purpose=_l("Prévenir les personnes (liens et codes de signature, évaluations, demandes sur les "
+                       "données) et réessayer un envoi qui a échoué."),
+            legal_basis=_l("Mission de formation de l'établissement ; convention de stage pour les maîtres de "
+                           "stage."),
+            people=_l("Toute personne ayant un compte ; les maîtres de stage."),
+            data=_l("Adresse du destinataire, objet et texte du message, date d'envoi ; jamais le code de "
+                    "signature, effacé dès l'envoi."),
+            recipients=_l("Le serveur de courrier de l'établissement."),
+            retention=_l("Supprimés %(period)s après leur envoi (ou leur abandon).",
+                         period=days_label(days["sent_emails"])),
+        ),
+        Processing(
             name=_l("Partage par lien"),
             purpose=_l("Montrer, à la demande de la personne, une partie de son portfolio en lecture seule à qui "
                        "elle choisit (employeur, école), et lui dire quand le lien a été ouvert."),
@@ -139,5 +153,6 @@ def retention_rules() -> list[RetentionRule]:
         "signoff_links": _l("Liens de signature des maîtres de stage"),
         "share_links": _l("Liens de partage et journal de leurs ouvertures"),
         "privacy_requests": _l("Demandes sur les données (preuve de la réponse)"),
+        "sent_emails": _l("Courriels envoyés ou abandonnés (adresse, objet, texte)"),
     }
     return [RetentionRule(key, labels[key], days) for key, days in retention_days().items()]

@@ -23,10 +23,12 @@ from portfolio.models import (
     EvidenceStatus,
     LogbookEntry,
     Notification,
+    OutboxMessage,
     ShareLink,
     SignoffLink,
     User,
 )
+from portfolio.models.outbox import OutboxStatus
 from portfolio.models.privacy import PersonalDataExport, PrivacyRequest, RequestStatus
 from portfolio.services.audit import record_event
 from portfolio.services.privacy.policy import retention_days, retention_rules
@@ -121,6 +123,17 @@ def _privacy_requests(cutoff: datetime, now: datetime, apply: bool) -> int:
     return count
 
 
+def _sent_emails(cutoff: datetime, now: datetime, apply: bool) -> int:
+    """E-mails sent, or given up (failed, no next try), long enough ago; queued ones are never touched."""
+    where = or_(and_(OutboxMessage.status == OutboxStatus.SENT.value, OutboxMessage.sent_at <= cutoff),
+                and_(OutboxMessage.status == OutboxStatus.FAILED.value, OutboxMessage.next_attempt_at.is_(None),
+                     OutboxMessage.created_at <= cutoff))
+    count = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(where)) or 0
+    if apply and count:
+        db.session.execute(delete(OutboxMessage).where(where))
+    return count
+
+
 RULES: dict[str, Callable[[datetime, datetime, bool], int]] = {
     "personal_data_exports": _personal_exports,
     "dossier_exports": _dossier_exports,
@@ -129,6 +142,7 @@ RULES: dict[str, Callable[[datetime, datetime, bool], int]] = {
     "signoff_links": _signoff_links,
     "share_links": _share_links,
     "privacy_requests": _privacy_requests,
+    "sent_emails": _sent_emails,
 }
 
 
