@@ -7,9 +7,11 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist): each has its own database, S3 servers, browser and ports; a module's
-# tests stay together in one process (--dist loadfile). TEST_WORKERS=0 runs in this process only.
-TEST_WORKERS ?= 2
-XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+# tests stay together in one process (--dist loadfile), the costliest modules handed out first
+# (tests/module_costs.json; --no-loadscope-reorder keeps that order). Three processes on two cores:
+# much of a browser or live-server test is waiting. TEST_WORKERS=0 runs in this process only.
+TEST_WORKERS ?= 3
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .PHONY: run test test-db install lint typecheck bench setup clean-venv
 

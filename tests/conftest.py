@@ -15,6 +15,7 @@ database; a shared-world test that changes a row fails.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sqlite3
@@ -71,11 +72,23 @@ def _sqlite_no_fsync(dbapi_connection, connection_record) -> None:  # type: igno
         cursor.close()
 
 
+#: Seconds per test module in a whole run (``tools/test_costs.py`` writes it from a JUnit report).
+MODULE_COSTS: dict[str, float] = json.loads((Path(__file__).parent / "module_costs.json").read_text("utf-8"))
+
+
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
     # Tests that use the database carry the `db` marker, so `make test-db` can re-run exactly them.
     for item in items:
         if "app" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+    # The costliest modules first: with `--dist loadfile` a module runs whole in one process, and a long
+    # one handed out last keeps the run going while the other processes wait. Within a module the order
+    # is unchanged; a module not in the file counts as one second.
+    rank = {}
+    for position, item in enumerate(items):
+        module = Path(str(item.path)).relative_to(config.rootpath).as_posix()
+        rank.setdefault(module, (-MODULE_COSTS.get(module, 1.0), position))
+    items.sort(key=lambda item: rank[Path(str(item.path)).relative_to(config.rootpath).as_posix()])
 
 
 @contextmanager
