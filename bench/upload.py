@@ -99,8 +99,8 @@ seconds = time.perf_counter() - start
 size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
 status = open("/proc/self/status").read()
 peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
-# For reference: one server-side CopyObject of the same object, as the app does to move an upload
-# from its temporary key to its content-addressed key.
+# For reference: one server-side CopyObject of the same object, as the app does to move a presigned
+# (direct) upload to its content-addressed key once checked; uploads through the app need none.
 start = time.perf_counter()
 client.copy_object(Bucket=bucket, Key=key + ".copy", CopySource={"Bucket": bucket, "Key": key})
 copy_seconds = time.perf_counter() - start
@@ -1002,7 +1002,7 @@ class Bench:
 
     def breakdown_notes(self) -> list[str]:
         """Where the time goes, for reading the table: the presigned path's three steps, and one
-        server-side CopyObject measured beside each direct upload (the app's S3 path ends with one)."""
+        server-side CopyObject measured beside each direct upload (the presigned path ends with one)."""
         out = []
         for r in self.rows:
             runs = [run.get("detail") or {} for run in (r.detail or {}).get("runs", []) if run["status"] == "ok"]

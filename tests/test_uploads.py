@@ -62,6 +62,13 @@ def test_files_stream_to_the_store_on_both_backends(store, world, client, header
     blob_keys = {k.key for k in store.iter_objects() if "tmp" not in k.key}
     assert blob_keys == set(db.session.scalars(db.select(Blob.storage_key)))
 
+    # The same large file in a later request: recorded against the same blob, its second copy deleted.
+    response = post(client, headers, ("copie.bin", big))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["files"][0]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert db.session.scalar(db.select(db.func.count()).select_from(Blob)) == 2
+    assert {k.key for k in store.iter_objects()} == set(db.session.scalars(db.select(Blob.storage_key)))
+
 
 def test_a_streamed_file_over_the_limit_is_refused_with_its_real_size(app, world, client, headers, no_spooling):
     before = {o.key for o in get_storage().iter_objects()}

@@ -317,6 +317,7 @@ def add_files(evidence: Evidence, uploads: Sequence[Upload | StagedUpload], *, a
     added = []
     pending: list[PendingFile] = []
     created: list[str] = []  # objects this call stored itself, deleted if it fails
+    duplicates: list[str] = []  # objects holding bytes another blob row has already, deleted in any case
     streamed_bytes = 0
     batch = None
     try:
@@ -367,7 +368,10 @@ def add_files(evidence: Evidence, uploads: Sequence[Upload | StagedUpload], *, a
                             storage_key=stored.key)
                 db.session.add(blob)
             elif blob.storage_key != stored.key and stored.created:
-                created.append(stored.key)  # another key holds these bytes already
+                # Another key holds these bytes already (e.g. a large upload, stored under a key of its
+                # own): this copy goes if the call fails, and after the commit if it succeeds.
+                created.append(stored.key)
+                duplicates.append(stored.key)
             file = EvidenceFile(evidence=evidence, blob=blob, filename=filename)
             setattr(file, quota_service.COUNTED, True)
             db.session.add(file)
@@ -386,6 +390,8 @@ def add_files(evidence: Evidence, uploads: Sequence[Upload | StagedUpload], *, a
         record_event("evidence.file_add", actor=actor, subject_type="evidence", subject_id=evidence.id,
                      data={"file": file.id, "sha256": file.blob.sha256, "size": file.blob.size})
     viewers.keep_analyses(added)
+    if duplicates:
+        pending_files.delete_after_commit(duplicates)
     if pending:
         pending_files.verify_after_commit([p.id for p in pending])
     return added

@@ -98,7 +98,7 @@ def verify_pending(pending_id: int) -> str:
             blob = Blob(sha256=stored.sha256, size=stored.size, media_type=stored.media_type, storage_key=stored.key)
             db.session.add(blob)
         elif blob.storage_key != stored.key and stored.created:
-            _delete_after_commit([stored.key])  # another key holds these bytes already
+            delete_after_commit([stored.key])  # another key holds these bytes already
         file = EvidenceFile(evidence=evidence, blob=blob, filename=pending.filename)
         setattr(file, quota_service.COUNTED, True)  # charged when the request recorded the pending file
         db.session.add(file)
@@ -121,7 +121,7 @@ def _reject(pending: PendingFile, stored, message: str) -> str:
     evidence = pending.evidence
     if stored is not None and stored.created and not db.session.scalar(
             select(Blob.id).where(Blob.storage_key == stored.key)):
-        _delete_after_commit([stored.key])
+        delete_after_commit([stored.key])
     quota_service.release(evidence.owner_id, pending.size)
     with current_app.test_request_context():
         link = url_for("evidence.detail", evidence_id=evidence.id)
@@ -134,13 +134,14 @@ def _reject(pending: PendingFile, stored, message: str) -> str:
     return REJECTED
 
 
-def _delete_after_commit(keys: list[str]) -> None:
+def delete_after_commit(keys: list[str]) -> None:
+    """Delete these stored objects once the transaction has committed (a rollback keeps them)."""
     def delete() -> None:
         storage = get_storage()
         for key in keys:
             try:
                 storage.delete(key)
             except StorageError:
-                log.warning("could not delete %s of a rejected upload; left for the sweep", key)
+                log.warning("could not delete %s (a rejected or duplicate upload); left for the sweep", key)
 
     unit_of_work.after_commit(delete)

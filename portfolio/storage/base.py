@@ -22,6 +22,8 @@ from portfolio.storage.sniff import SNIFF_SIZE, sniff_media_type
 MiB = 1024 * 1024
 BLOB_PREFIX = "blobs/"
 TMP_PREFIX = "tmp/"
+#: Large uploads completed under their own key (S3 multipart): see ``S3Storage._start_multipart``.
+MULTIPART_PREFIX = f"{BLOB_PREFIX}m/"
 
 # Segments start with an alphanumeric, so "." / ".." / hidden names can never form a key.
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
