@@ -411,19 +411,36 @@ def test_progress_page_shows_levels_counts_history_and_decisions(world, req, log
     assert f'href="/learners/{world.learner.id}/progress"' in client.get("/").get_data(as_text=True)
     assert f"/learners/{world.learner.id}/progress#block-RNCP28754BC01" in client.get(
         "/blocks/RNCP28754BC01").get_data(as_text=True)
-    page = client.get(f"/learners/{world.learner.id}/progress").get_data(as_text=True)
+    here = f"/learners/{world.learner.id}/progress"
+    page = client.get(here).get_data(as_text=True)
     assert "Ma progression" in page
     # French typography: a no-break space before the colon.
     assert "Acquises\u00a0: 3 sur 7" in page and "En cours d'acquisition\u00a0: 1" in page
     assert "Non acquises\u00a0: 1" in page and "Pas encore évaluées\u00a0: 2" in page
     assert "Acquises\u00a0: 0 sur" in page  # the other blocks
-    assert "Encore un effort." in page and "Gestion de stock" in page
-    assert "Bloc pas encore validé." in page and "Valider le bloc" not in page
+    # Blocks are folded to their bars: a body comes when its block is opened (the fragment), with
+    # ?block=CODE (without JavaScript), or every one with ?all=1 (the printable page).
+    assert "Encore un effort." not in page and "Bloc pas encore validé." not in page
+    assert f'data-fragment="{here}/blocks/RNCP28754BC01"' in page
+    assert f'href="{here}?block=RNCP28754BC01#block-RNCP28754BC01"' in page and f'href="{here}?all=1"' in page
+    fragment = client.get(f"{here}/blocks/RNCP28754BC01").get_data(as_text=True)
+    assert "<html" not in fragment and fragment.lstrip().startswith('<div class="block-progress__body">')
+    assert "Encore un effort." in fragment and "Bloc pas encore validé." in fragment
+    assert "Valider le bloc" not in fragment
+    assert f'id="progress-{BC01[0]}"' in fragment and 'id="progress-RNCP28754BC02' not in fragment
+    one = client.get(f"{here}?block=RNCP28754BC01").get_data(as_text=True)
+    assert 'id="block-RNCP28754BC01" data-codes="' in one and "Encore un effort." in one
+    assert one.count('class="block-progress__body">') == 1 and 'id="progress-RNCP28754BC02' not in one
+    every = client.get(f"{here}?all=1").get_data(as_text=True)
+    assert "Encore un effort." in every and "Gestion de stock" in every and 'id="progress-RNCP28754BC02' in every
+    assert every.count('class="block-progress__body">') == 5 and "data-fragment" not in every
+    assert client.get(f"{here}/blocks/RNCP28754BC99").status_code == 404
 
     client.post("/logout")
     login(world.tutor)
-    page = client.get(f"/learners/{world.learner.id}/progress").get_data(as_text=True)
+    page = client.get(f"{here}?all=1").get_data(as_text=True)
     assert "Progression de Lina Apprenante" in page and "Valider le bloc" in page
+    assert "Valider le bloc" in client.get(f"{here}/blocks/RNCP28754BC01").get_data(as_text=True)
     page = client.post(f"/learners/{world.learner.id}/blocks/RNCP28754BC01/validation", data={"comment": ""},
                        follow_redirects=True).get_data(as_text=True)
     # Each missing competency by its real state, and the page says it beside the block's form.
@@ -560,19 +577,24 @@ def test_progress_page_queries_do_not_grow_with_blocks_evidence_or_history(world
     def count_statement(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         statements.append(statement)
 
-    def queries(learner: User) -> tuple[int, str]:
+    def queries(learner: User, query: str = "?all=1") -> tuple[int, str]:
         client.get(f"/learners/{learner.id}/progress")  # the session's first page loads what every page does
         statements.clear()
         event.listen(db.engine, "before_cursor_execute", count_statement)
         try:
-            response = client.get(f"/learners/{learner.id}/progress")
+            response = client.get(f"/learners/{learner.id}/progress{query}")
         finally:
             event.remove(db.engine, "before_cursor_execute", count_statement)
         assert response.status_code == 200
         return len(statements), response.get_data(as_text=True)
 
+    # Folded (the default), the page reads no tags and no history: two queries fewer.
+    folded_small, _page = queries(world.learner, "")
+    folded_large, folded_page = queries(busy, "")
+    assert "Grande preuve" not in folded_page
     small_count, small_page = queries(world.learner)
     large_count, large_page = queries(busy)
+    assert folded_small == folded_large == small_count - 2, (folded_small, folded_large, small_count)
     assert "Petite preuve 1" in small_page and "Grande preuve 19" in large_page
     assert "Premier avis 19." in large_page and "remplace l'évaluation du" in large_page
     assert "Bloc validé par Théo Formateur" in large_page
@@ -739,8 +761,10 @@ def test_pages_speak_english_on_request(assessed_world, login, client):
     page = client.get(f"/cohorts/{world.cohort.id}/matrix").get_data(as_text=True)
     assert '<html lang="en">' in page and "IP: in progress" in page and "Export as CSV" in page
     assert '<span aria-hidden="true">IP</span><span class="visually-hidden">in progress</span>' in page
-    page = client.get(f"/learners/{world.learner.id}/progress").get_data(as_text=True)
+    page = client.get(f"/learners/{world.learner.id}/progress?all=1").get_data(as_text=True)
     assert "Progress of Lina Apprenante" in page and "Acquired: 1 of 7" in page and "Validate the block" in page
+    page = client.get(f"/learners/{world.learner.id}/progress").get_data(as_text=True)
+    assert "See the competencies of block RNCP28754BC01" in page
     csv_text = client.get(f"/cohorts/{world.cohort.id}/matrix?format=csv").get_data().decode("utf-8-sig")
     assert csv_text.startswith("Name;Email;RNCP28754BC01-C01;")
     assert ";acquired;in progress;" in csv_text

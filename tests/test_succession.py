@@ -346,7 +346,7 @@ def test_admin_reviews_edits_saves_then_migrates_through_the_pages(school, pair,
     # The learner's progress shows the new version, the carried level with its origin, the old validation.
     client.post("/logout")
     login(school.learner)
-    progress = page_text(client.get(f"/learners/{school.learner.id}/progress"))
+    progress = page_text(client.get(f"/learners/{school.learner.id}/progress?all=1"))
     assert "Ma progression" in progress and "RNCP40792 — Concepteur développeur d'applications" in progress
     assert "reprise de RNCP35340BC01-C01 (version précédente de la fiche)" in progress
     assert "Blocs validés sous une version précédente de la fiche" in progress

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -384,6 +385,9 @@ class BlockProgress:
     block: Block
     competencies: list[CompetencyProgress]
     decision: BlockDecision | None
+    #: False when only the levels were read (the progress page folds a block to its bar, and loads its
+    #: tags and history when it is opened): ``claims`` and ``history`` are then empty.
+    detailed: bool = True
 
     def count(self, level: Level | None) -> int:
         return sum(1 for c in self.competencies if c.level == level)
@@ -398,25 +402,46 @@ def learner_progress(learner: User, certification: Certification) -> list[BlockP
     return progress_and_earlier_validations(learner, certification)[0]
 
 
-def progress_and_earlier_validations(learner: User, certification: Certification
+def progress_and_earlier_validations(learner: User, certification: Certification,
+                                     detail: Callable[[Block], bool] | None = None,
                                      ) -> tuple[list[BlockProgress], list[BlockDecision]]:
     """:func:`learner_progress`, and the blocks the learner has validated under another version of the fiche
     (their cohort moved to the next one: those validations stay, shown as such), from the same queries.
 
     A fixed number of queries whatever the number of blocks, evidence or assessments (blocks with their
     competencies, levels, tags, history, decisions), and only the columns the page shows: tags and history
-    are plain rows, not ORM objects with their relationships."""
+    are plain rows, not ORM objects with their relationships. ``detail``: the blocks whose tags and
+    history are read (all by default); the others get their levels and decision only."""
     blocks = db.session.scalars(select(Block).where(Block.certification_id == certification.id)
                                 .options(selectinload(Block.competencies)).order_by(Block.position)).all()
     comp_ids = [c.id for b in blocks for c in b.competencies]
     levels = current_levels(learner, comp_ids)
+    detailed = {b.id for b in blocks if detail is None or detail(b)}
+    detail_ids = [c.id for b in blocks if b.id in detailed for c in b.competencies]
     claims: dict[int, list[TaggedEvidence]] = defaultdict(list)
+    history: dict[int, list[HistoryEntry]] = defaultdict(list)
+    if detail_ids:
+        _read_tags_and_history(learner, detail_ids, claims, history)
+    decisions = cast("dict[int, BlockDecision]", {d.block_id: d for d in db.session.scalars(
+        latest_per(BlockDecision, [BlockDecision.block_id], BlockDecision.learner_id == learner.id)
+        .options(joinedload(BlockDecision.decided_by).lazyload(User.role_rows),  # the page shows the name
+                 joinedload(BlockDecision.block).joinedload(Block.certification)))})
+    here = {block.id for block in blocks}
+    earlier = sorted((d for d in decisions.values() if d.block_id not in here and d.kind == DecisionKind.VALIDATED),
+                     key=lambda d: (d.block.certification.code, d.block.certification.registration, d.block.position))
+    return [BlockProgress(block, [CompetencyProgress(c, levels.get(c.id), claims.get(c.id, []), history[c.id])
+                                  for c in block.competencies], decisions.get(block.id), block.id in detailed)
+            for block in blocks], earlier
+
+
+def _read_tags_and_history(learner: User, comp_ids: list[int], claims: dict[int, list[TaggedEvidence]],
+                           history: dict[int, list[HistoryEntry]]) -> None:
+    """The learner's tags and assessment history on these competencies, as plain rows (two queries)."""
     for competency_id, evidence_id, title, status in db.session.execute(
             select(Claim.competency_id, Evidence.id, Evidence.title, Evidence.status)
             .join(Evidence, Claim.evidence_id == Evidence.id)
             .where(Evidence.owner_id == learner.id, Claim.competency_id.in_(comp_ids)).order_by(Claim.id)):
         claims[competency_id].append(TaggedEvidence(evidence_id, title, status))
-    history: dict[int, list[HistoryEntry]] = defaultdict(list)
     replaced, origin, origin_competency = aliased(Assessment), aliased(Assessment), aliased(Competency)
     for row in db.session.execute(
             select(Assessment.competency_id, Assessment.level, Assessment.created_at, Assessment.comment,
@@ -429,16 +454,6 @@ def progress_and_earlier_validations(learner: User, certification: Certification
             .where(Assessment.learner_id == learner.id, Assessment.competency_id.in_(comp_ids))
             .order_by(Assessment.id)):
         history[row[0]].append(HistoryEntry(*row[1:]))
-    decisions = cast("dict[int, BlockDecision]", {d.block_id: d for d in db.session.scalars(
-        latest_per(BlockDecision, [BlockDecision.block_id], BlockDecision.learner_id == learner.id)
-        .options(joinedload(BlockDecision.decided_by).lazyload(User.role_rows),  # the page shows the name
-                 joinedload(BlockDecision.block).joinedload(Block.certification)))})
-    here = {block.id for block in blocks}
-    earlier = sorted((d for d in decisions.values() if d.block_id not in here and d.kind == DecisionKind.VALIDATED),
-                     key=lambda d: (d.block.certification.code, d.block.certification.registration, d.block.position))
-    return [BlockProgress(block, [CompetencyProgress(c, levels.get(c.id), claims.get(c.id, []), history[c.id])
-                                  for c in block.competencies], decisions.get(block.id))
-            for block in blocks], earlier
 
 
 @dataclass

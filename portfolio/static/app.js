@@ -46,9 +46,14 @@
   }
   openTarget();
   window.addEventListener("hashchange", openTarget);
+  // A page may need a moment before it prints (progress.js loads the folded blocks' bodies).
   document.querySelectorAll("[data-print]").forEach(function (button) {
     button.hidden = false;
-    button.addEventListener("click", function () { window.print(); });
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      Promise.resolve(window.portfolioBeforePrint ? window.portfolioBeforePrint() : null)
+        .then(function () { window.print(); });
+    });
   });
 
   var opened = [];

@@ -164,6 +164,23 @@ def test_learner_home_numbers_match_the_data(browse, world, showcase):  # type: 
     assert page.locator("details.block-progress").count() == 5
     assert page.locator("details.block-progress[open]").count() == 0
     assert not page.locator(f"#progress-{BC01[0]}").is_visible()
+    # A folded block's body is not in the page: it is fetched when the block opens.
+    assert page.locator(f"#progress-{BC01[0]}").count() == 0
+    page.locator("#block-RNCP28754BC01 > summary").click()
+    page.locator(f"#progress-{BC01[0]}").wait_for(state="visible")
+    shoot(page, "progress-open")
+    browse.check()  # the opened block, with its competencies
+    # "Imprimer" waits for every block's body before the print dialog (stubbed here) opens.
+    page.evaluate("() => { window.print = () => { window.unloaded = "
+                  "document.querySelectorAll('.block-progress__body[data-fragment]').length; }; }")
+    page.locator("a[data-print]").click()
+    page.wait_for_function("() => window.unloaded !== undefined")
+    assert page.evaluate("() => window.unloaded") == 0
+    assert page.locator(".competency-progress > li").count() == 21
+    # A link to a competency opens its folded block and shows it.
+    browse.visit(f"/learners/{world.learner.id}/progress#progress-{BC01[2]}")
+    page.locator(f"#progress-{BC01[2]}").wait_for(state="visible")
+    assert page.locator("details.block-progress[open]").count() == 1
     browse.submit(page.locator("#state-filter a[href$='state=in_progress']"))
     assert page.locator("details.block-progress").count() == 1  # only BC01 has one in progress
     assert page.locator(".competency-progress > li").all() and [

@@ -127,6 +127,8 @@ ROUTES: dict[str, tuple[str, dict]] = {
     "assessment.comment": ("/evidence/{evidence}/comments", everyone(405, anonymous=405)),
     "assessment.progress": ("/learners/{learner_id}/progress",
                             only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
+    "assessment.progress_block": ("/learners/{learner_id}/progress/blocks/RNCP28754BC01",
+                                  only({"learner": OK, "tutor": OK, "admin": OK}, NF) | {"anonymous": L}),
     "assessment.validate_block": ("/learners/{learner_id}/blocks/RNCP28754BC01/validation",
                                   everyone(405, anonymous=405)),
     "assessment.revoke_block": ("/learners/{learner_id}/blocks/RNCP28754BC01/revocation",

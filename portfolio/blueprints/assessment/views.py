@@ -199,17 +199,47 @@ def progress(learner_id: int):
     return _render_progress(_load_learner(learner_id))
 
 
+@bp.route("/learners/<int:learner_id>/progress/blocks/<code>")
+@login_required
+def progress_block(learner_id: int, code: str):
+    """One block's body of the progress page (decision, competencies, tags, history), as an HTML fragment:
+    the page folds its blocks to their bars and fetches a body when it is opened (progress.js)."""
+    learner = _load_learner(learner_id)
+    certification = cohorts.learner_certification(learner)
+    if certification is None:
+        abort(404)
+    blocks, _earlier = service.progress_and_earlier_validations(learner, certification,
+                                                                 detail=lambda b: b.code == code)
+    block = next((p for p in blocks if p.block.code == code), None)
+    if block is None:
+        abort(404)
+    return render_template("assessment/_progress_block.html", p=block, learner=learner, state=None,
+                           can_assess=access.can_assess_learner(current_user, learner),
+                           decision_form=DecisionForm(), refused=None, **_progress_labels())
+
+
 def _render_progress(learner: User, refused: dict | None = None, status: int = 200):
     """``refused``: a block decision that was refused ({code, message, comment}), shown in that block's
-    form with the comment as it was typed."""
+    form with the comment as it was typed.
+
+    Blocks are folded to their bars: only the bodies the page shows open are rendered in it (a state
+    filter, a refused decision, ``?block=CODE``) or every one with ``?all=1`` (the printable page, and the
+    page without JavaScript); the others are fetched when opened (``progress_block``)."""
     certification = cohorts.learner_certification(learner)
-    blocks, earlier = service.progress_and_earlier_validations(learner, certification) if certification else ([], [])
     state = request.args.get("state")
+    state = state if state in dashboard.LEVEL_KEYS else None
+    open_block = request.args.get("block") or (refused["code"] if refused else None)
+    every = request.args.get("all") == "1" or state is not None
+
+    def detail(block) -> bool:
+        return every or block.code == open_block
+
+    blocks, earlier = (service.progress_and_earlier_validations(learner, certification, detail=detail)
+                       if certification else ([], []))
     return render_template("assessment/progress.html", learner=learner, certification=certification,
                            blocks=blocks, earlier=earlier,
                            can_assess=access.can_assess_learner(current_user, learner),
-                           decision_form=DecisionForm(), refused=refused,
-                           state=state if state in dashboard.LEVEL_KEYS else None,
+                           decision_form=DecisionForm(), refused=refused, state=state, open_block=open_block,
                            states=dashboard.state_labels(), totals=dashboard.progress_totals(blocks),
                            **_progress_labels()), status
 
@@ -253,7 +283,7 @@ def _decide(learner_id: int, code: str, operation, done):
                                           "comment": form.comment.data or ""}, 422)
     else:
         flash(done(block.code), "success")
-    return redirect(url_for("assessment.progress", learner_id=learner.id) + f"#block-{block.code}")
+    return redirect(url_for("assessment.progress", learner_id=learner.id, block=block.code) + f"#block-{block.code}")
 
 
 @bp.route("/learners/<int:learner_id>/blocks/<code>/validation", methods=["POST"])
