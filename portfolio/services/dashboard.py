@@ -44,6 +44,7 @@ from portfolio.models import (
 )
 from portfolio.services import access, outbox, vae
 from portfolio.services.assessment import assessable_learner_ids
+from portfolio.services.notifications import unread_count
 from portfolio.services.privacy import erasure
 
 if TYPE_CHECKING:
@@ -119,6 +120,19 @@ def progress_totals(blocks: Sequence[BlockProgress]) -> dict[str, int]:
     return totals
 
 
+@dataclass(frozen=True)
+class Feedback:
+    """One assessment received, as the learner's home shows it (a plain row: no ORM objects to load)."""
+
+    level: Level
+    comment: str | None
+    created_at: datetime
+    competency_code: str
+    evidence_id: int | None
+    evidence_title: str | None
+    assessor_name: str | None
+
+
 @dataclass
 class LearnerHome:
     certification: Certification | None
@@ -132,7 +146,7 @@ class LearnerHome:
     entries_to_send: int = 0                                      # logbook entries written, not sent for signature
     entries_pending: int = 0                                      # sent, awaiting the supervisor's signature
     internships: int = 0
-    feedback: list[Assessment] = field(default_factory=list)      # latest assessments received
+    feedback: list[Feedback] = field(default_factory=list)        # latest assessments received
 
     @property
     def acquired(self) -> int:
@@ -165,8 +179,7 @@ def learner_home(learner: User, certification: Certification | None) -> LearnerH
             select(func.count()).select_from(Evidence)
             .where(Evidence.owner_id == learner.id, Evidence.status == EvidenceStatus.DRAFT,
                    ~Evidence.id.in_(select(Claim.evidence_id)))) or 0
-    home.unread_total = db.session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.user_id == learner.id, Notification.read_at.is_(None))) or 0
+    home.unread_total = unread_count(learner)
     if home.unread_total:
         home.unread = list(db.session.scalars(
             select(Notification).where(Notification.user_id == learner.id, Notification.read_at.is_(None))
@@ -178,11 +191,14 @@ def learner_home(learner: User, certification: Certification | None) -> LearnerH
     home.entries_pending = entries.get(EntryStatus.PENDING, 0)
     home.internships = db.session.scalar(select(func.count()).select_from(Internship)
                                          .where(Internship.learner_id == learner.id)) or 0
-    home.feedback = list(db.session.scalars(
-        select(Assessment).where(Assessment.learner_id == learner.id)
-        .options(selectinload(Assessment.assessor), selectinload(Assessment.competency),
-                 selectinload(Assessment.evidence))
-        .order_by(Assessment.id.desc()).limit(FEEDBACK)))
+    home.feedback = [Feedback(*row) for row in db.session.execute(
+        select(Assessment.level, Assessment.comment, Assessment.created_at, Competency.code, Evidence.id,
+               Evidence.title, User.name)
+        .join(Competency, Assessment.competency_id == Competency.id)
+        .outerjoin(Evidence, Assessment.evidence_id == Evidence.id)
+        .outerjoin(User, Assessment.assessor_id == User.id)
+        .where(Assessment.learner_id == learner.id)
+        .order_by(Assessment.id.desc()).limit(FEEDBACK))]
     return home
 
 

@@ -33,8 +33,10 @@ def home():
     if access.has_permission(current_user, access.Permission.SIT_ON_JURY):
         jury = dashboard.jury_home(current_user)
     admin = dashboard.admin_home() if access.has_permission(current_user, access.Permission.ADMINISTER) else None
+    # The header shows the learner's unread count too: counted once (``base.html`` reads ``unread_total``).
+    extra = {"unread_total": learner.unread_total} if learner is not None else {}
     return render_template("main/home.html", learner=learner, candidate=candidate, tutor=tutor, jury=jury,
-                           admin=admin)
+                           admin=admin, **extra)
 
 
 @bp.route("/language", methods=["POST"])
