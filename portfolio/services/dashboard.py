@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import selectinload
 
 from portfolio.extensions import db
@@ -44,7 +44,7 @@ from portfolio.models import (
 )
 from portfolio.services import access, outbox, vae
 from portfolio.services.assessment import assessable_learner_ids
-from portfolio.services.notifications import unread_count
+from portfolio.services.notifications import unread_count_query
 from portfolio.services.privacy import erasure
 
 if TYPE_CHECKING:
@@ -74,11 +74,11 @@ class BlockSummary:
 
 def block_summaries(learner: User, certification: Certification) -> list[BlockSummary]:
     """Per block of ``certification``: how many competencies ``learner`` has at each level (3 queries)."""
-    blocks = list(db.session.scalars(select(Block).where(Block.certification_id == certification.id)
-                                     .order_by(Block.position, Block.code)))
-    per_block = dict(db.session.execute(
-        select(Competency.block_id, func.count(Competency.id))
-        .where(Competency.block_id.in_([b.id for b in blocks])).group_by(Competency.block_id)).all())
+    size = select(func.count(Competency.id)).where(Competency.block_id == Block.id).scalar_subquery()
+    rows = db.session.execute(select(Block, size).where(Block.certification_id == certification.id)
+                              .order_by(Block.position, Block.code)).all()
+    blocks = [block for block, _size in rows]
+    per_block = {block.id: n for block, n in rows}
     assessed: dict[int, dict[str, int]] = defaultdict(dict)
     for block_id, level, n in db.session.execute(
             select(Competency.block_id, CompetencyState.level, func.count())
@@ -166,11 +166,24 @@ def learner_home(learner: User, certification: Certification | None) -> LearnerH
     home = LearnerHome(certification)
     if certification is not None:
         home.blocks = block_summaries(learner, certification)
-    status_counts = dict(db.session.execute(
-        select(Evidence.status, func.count()).where(Evidence.owner_id == learner.id)
-        .group_by(Evidence.status)).all())
-    home.drafts_total = status_counts.get(EvidenceStatus.DRAFT, 0)
-    home.submitted_total = status_counts.get(EvidenceStatus.SUBMITTED, 0)
+
+    # Every count of the page in one query (evidence by state, unread feedback, logbook entries, internships).
+    def evidence(*statuses: EvidenceStatus) -> ScalarSelect[int]:
+        return (select(func.count()).select_from(Evidence)
+                .where(Evidence.owner_id == learner.id, Evidence.status.in_(statuses)).scalar_subquery())
+
+    def entries(*statuses: EntryStatus) -> ScalarSelect[int]:
+        return (select(func.count()).select_from(LogbookEntry).join(Internship)
+                .where(Internship.learner_id == learner.id, LogbookEntry.status.in_(statuses)).scalar_subquery())
+
+    counts = db.session.execute(select(
+        evidence(EvidenceStatus.DRAFT), evidence(EvidenceStatus.SUBMITTED),
+        unread_count_query(learner.id).scalar_subquery(),
+        entries(EntryStatus.DRAFT, EntryStatus.RETURNED), entries(EntryStatus.PENDING),
+        select(func.count()).select_from(Internship).where(Internship.learner_id == learner.id).scalar_subquery(),
+    )).one()
+    (home.drafts_total, home.submitted_total, home.unread_total, home.entries_to_send, home.entries_pending,
+     home.internships) = (int(n or 0) for n in counts)
     if home.drafts_total:
         home.drafts = list(db.session.scalars(
             select(Evidence).where(Evidence.owner_id == learner.id, Evidence.status == EvidenceStatus.DRAFT)
@@ -179,18 +192,10 @@ def learner_home(learner: User, certification: Certification | None) -> LearnerH
             select(func.count()).select_from(Evidence)
             .where(Evidence.owner_id == learner.id, Evidence.status == EvidenceStatus.DRAFT,
                    ~Evidence.id.in_(select(Claim.evidence_id)))) or 0
-    home.unread_total = unread_count(learner)
     if home.unread_total:
         home.unread = list(db.session.scalars(
             select(Notification).where(Notification.user_id == learner.id, Notification.read_at.is_(None))
             .order_by(Notification.id.desc()).limit(RECENT)))
-    entries = dict(db.session.execute(
-        select(LogbookEntry.status, func.count()).join(Internship)
-        .where(Internship.learner_id == learner.id).group_by(LogbookEntry.status)).all())
-    home.entries_to_send = entries.get(EntryStatus.DRAFT, 0) + entries.get(EntryStatus.RETURNED, 0)
-    home.entries_pending = entries.get(EntryStatus.PENDING, 0)
-    home.internships = db.session.scalar(select(func.count()).select_from(Internship)
-                                         .where(Internship.learner_id == learner.id)) or 0
     home.feedback = [Feedback(*row) for row in db.session.execute(
         select(Assessment.level, Assessment.comment, Assessment.created_at, Competency.code, Evidence.id,
                Evidence.title, User.name)
