@@ -483,8 +483,11 @@ def test_learner_pages_create_add_send_and_see_the_link_once(app, world, login, 
     page = client.get(f"/internships/{internship_id}").get_data(as_text=True)
     url = re.search(r'id="signoff-url" value="([^"]+)"', page).group(1)
     assert "/signoff/" in url
-    # No SMTP here: the page says no e-mail leaves, and never that one does.
+    # No SMTP here: the page says no e-mail leaves, and never that one does; nor that the link can be signed
+    # (the signature is confirmed by a code e-mailed to the supervisor).
     assert 'id="no-mail"' in page and "Un e-mail" not in page
+    notice = re.search(r'<p class="alert alert--info" id="no-mail">(.*?)</p>', page, re.S).group(1)
+    assert "pas encore les signer" in notice and "configurer l'envoi d'e-mails" in notice
     again = client.get(f"/internships/{internship_id}").get_data(as_text=True)
     assert 'id="signoff-url"' not in again  # opened once after sending
     link_id = int(re.search(r'href="[^"]*\?link=(\d+)#new-link"', again).group(1))
