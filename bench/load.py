@@ -122,7 +122,11 @@ class Server:
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "gunicorn", *no_control_socket(), "--pythonpath", str(HERE), "-w", str(workers),
-             "--threads", str(threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "60", "_load_app:app"],
+             "--threads", str(threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "60",
+             # gthread closes a kept-alive connection 2 s (the default) after its last response even when the
+             # next request is already waiting in it, unread, if every thread is busy: the client sees a reset.
+             # 30 s, as behind a proxy that keeps its upstream connections.
+             "--keep-alive", "30", "_load_app:app"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         import requests
 
