@@ -768,3 +768,32 @@ def test_pages_speak_english_on_request(assessed_world, login, client):
     csv_text = client.get(f"/cohorts/{world.cohort.id}/matrix?format=csv").get_data().decode("utf-8-sig")
     assert csv_text.startswith("Name;Email;RNCP28754BC01-C01;")
     assert ";acquired;in progress;" in csv_text
+
+
+def test_learner_home_counts_levels_and_the_latest_decision_per_block(world, req):
+    """The home's one query per certification: levels per block, and 'validated' only while the block's
+    latest decision is a validation (a revocation after it undoes it)."""
+    from portfolio.services import dashboard
+
+    item = make_evidence(world.learner, *BC01, submit=True)
+    for code in BC01:
+        service.record_assessment(item, code, "acquired", "", assessor=world.tutor)
+    service.record_assessment(item, BC01[0], "in_progress", "À reprendre.", assessor=world.tutor)
+    db.session.commit()
+
+    def summary() -> dict[str, tuple[dict[str, int], bool]]:
+        return {s.block.code: (s.counts, s.validated)
+                for s in dashboard.block_summaries(world.learner, world.certification)}
+
+    first = summary()
+    assert first["RNCP28754BC01"] == ({"acquired": 6, "in_progress": 1, "not_acquired": 0, "none": 0}, False)
+    assert first["RNCP28754BC02"] == ({"acquired": 0, "in_progress": 0, "not_acquired": 0, "none": 3}, False)
+    service.record_assessment(item, BC01[0], "acquired", "", assessor=world.tutor)
+    block = world.certification.blocks[0]
+    service.validate_block(world.learner, block, actor=world.tutor, comment="")
+    db.session.commit()
+    assert summary()["RNCP28754BC01"] == ({"acquired": 7, "in_progress": 0, "not_acquired": 0, "none": 0}, True)
+    assert not summary()["RNCP28754BC02"][1]
+    service.revoke_block(world.learner, block, actor=world.tutor, comment="Preuve contestée.")
+    db.session.commit()
+    assert summary()["RNCP28754BC01"][1] is False

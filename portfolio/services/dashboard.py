@@ -6,7 +6,6 @@ database, lists are bounded), whatever the number of blocks, cohorts or pieces o
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import ScalarSelect, exists, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from portfolio.extensions import db
 from portfolio.models import (
@@ -73,35 +72,30 @@ class BlockSummary:
 
 
 def block_summaries(learner: User, certification: Certification) -> list[BlockSummary]:
-    """Per block of ``certification``: how many competencies ``learner`` has at each level (3 queries)."""
+    """Per block of ``certification``: how many competencies ``learner`` has at each level, and whether
+    the block's latest decision is a validation (one query: a block's figures are subqueries of its row)."""
     size = select(func.count(Competency.id)).where(Competency.block_id == Block.id).scalar_subquery()
-    rows = db.session.execute(select(Block, size).where(Block.certification_id == certification.id)
-                              .order_by(Block.position, Block.code)).all()
-    blocks = [block for block, _size in rows]
-    per_block = {block.id: n for block, n in rows}
-    assessed: dict[int, dict[str, int]] = defaultdict(dict)
-    for block_id, level, n in db.session.execute(
-            select(Competency.block_id, CompetencyState.level, func.count())
-            .join(CompetencyState, CompetencyState.competency_id == Competency.id)
-            .where(CompetencyState.learner_id == learner.id, Competency.block_id.in_([b.id for b in blocks]))
-            .group_by(Competency.block_id, CompetencyState.level)):
-        assessed[block_id][Level(level).value] = n
-    validated = _validated_blocks(learner, [b.id for b in blocks])
+
+    def at(level: Level) -> ScalarSelect[int]:
+        return (select(func.count()).select_from(CompetencyState)
+                .join(Competency, CompetencyState.competency_id == Competency.id)
+                .where(Competency.block_id == Block.id, CompetencyState.learner_id == learner.id,
+                       CompetencyState.level == level).scalar_subquery())
+
+    decision = aliased(BlockDecision)
+    latest = (select(func.max(decision.id))
+              .where(decision.block_id == Block.id, decision.learner_id == learner.id)
+              .correlate(Block).scalar_subquery())  # two levels down: say which block it is
+    validated = exists().where(BlockDecision.id == latest, BlockDecision.kind == DecisionKind.VALIDATED)
+    levels = [Level(key) for key in LEVEL_KEYS[:3]]
     result = []
-    for block in blocks:
-        counts = {key: assessed[block.id].get(key, 0) for key in LEVEL_KEYS[:3]}
-        counts["none"] = per_block.get(block.id, 0) - sum(counts.values())
-        result.append(BlockSummary(block, counts, block.id in validated))
+    for block, total, *counted, is_validated in db.session.execute(
+            select(Block, size, *(at(level) for level in levels), validated)
+            .where(Block.certification_id == certification.id).order_by(Block.position, Block.code)):
+        counts = {level.value: int(n or 0) for level, n in zip(levels, counted, strict=True)}
+        counts["none"] = int(total or 0) - sum(counts.values())
+        result.append(BlockSummary(block, counts, bool(is_validated)))
     return result
-
-
-def _validated_blocks(learner: User, block_ids: list[int]) -> set[int]:
-    """Blocks whose latest decision for ``learner`` is a validation."""
-    latest = (select(BlockDecision.block_id, func.max(BlockDecision.id).label("last"))
-              .where(BlockDecision.learner_id == learner.id, BlockDecision.block_id.in_(block_ids))
-              .group_by(BlockDecision.block_id).subquery())
-    return set(db.session.scalars(select(BlockDecision.block_id).join(latest, BlockDecision.id == latest.c.last)
-                                  .where(BlockDecision.kind == DecisionKind.VALIDATED)))
 
 
 def state_labels() -> list[tuple[str, str]]:
