@@ -11,9 +11,10 @@ same seeded generator), starts gunicorn on 127.0.0.1 with the app plus one bench
    through the HTML form with its CSRF token) and one tutor in five (home, queue, the evidence page
    with its assessment form, a learner's progress, the cohort matrix). No think time: each user sends
    its next request as soon as the previous one is answered.
-2. **three short phases** (``--phase`` seconds each, default 20) where every user asks for one page
-   only: the reference page, a learner's home, a learner's progress. Their requests per second give
-   the throughput ratios.
+2. **three short phases** (``--phase`` seconds each, default 20, run in two halves in the order
+   reference, home, progress, progress, home, reference) where every user asks for one page only: the
+   reference page, a learner's home, a learner's progress. Their requests per second give the
+   throughput ratios.
 
 Every request is bounded by a timeout, the whole run by ``--duration`` and ``--max-requests``; it stops
 by itself. Exit status: 0 every target met, 1 a target missed, 2 an error.
@@ -334,17 +335,23 @@ def main(argv: list[str] | None = None) -> int:
             mix = Stats()
             mix_elapsed = drive(plans, args.duration, args.max_requests, mix)
             phases: dict[str, dict[str, Any]] = {}
-            for name, make in (
+            pages = (
                 ("reference", lambda i: {"reference": lambda u=learners[i]: u.get("/_bench/reference")}),
                 ("home", lambda i: {"home": lambda u=learners[i]: u.get("/")}),
                 ("progress", lambda i: {"progress": lambda u=learners[i], lid=world.learners[i][0]:
                                         u.get(f"/learners/{lid}/progress")}),
-            ):
-                log(f"single page: {name}, {args.phase:.0f} s, {args.users} users")
-                stats = Stats()
-                elapsed = drive([(make(i), {name: 1}) for i in range(args.users)], args.phase, args.max_requests,
-                                stats)
-                phases[name] = table(stats, elapsed)[0] | {"samples": stats.samples}
+            )
+            # Each page's phase in two halves, in the order A B C C B A: a machine that speeds up or slows
+            # down during the phases (other load, CPU boost) weighs on every page alike, not on whichever
+            # came first. A page's requests/s = its requests over its two halves' time.
+            per_page = {name: (Stats(), [0.0]) for name, _make in pages}
+            for name, make in (*pages, *reversed(pages)):
+                log(f"single page: {name}, {args.phase / 2:.0f} s, {args.users} users")
+                stats, elapsed = per_page[name]
+                elapsed[0] += drive([(make(i), {name: 1}) for i in range(args.users)], args.phase / 2,
+                                    args.max_requests // 2, stats)
+            for name, (stats, elapsed) in per_page.items():
+                phases[name] = table(stats, elapsed[0])[0] | {"samples": stats.samples}
             load_after = os.getloadavg()
         finally:
             if server is not None:
