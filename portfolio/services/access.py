@@ -26,7 +26,6 @@ from flask import abort, current_app, flash, has_request_context, redirect, requ
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from sqlalchemy import exists, select
-from sqlalchemy.orm import joinedload
 
 from portfolio.extensions import db, login_manager
 from portfolio.models import (
@@ -335,8 +334,7 @@ def init_login(manager: LoginManager) -> None:
         number, _sep, token = (user_id or "").partition(":")
         if not number.isdigit() or not token:
             return None
-        # The roles in the same query (every page asks for them): one query per request, not two.
-        user = db.session.get(User, int(number), options=[joinedload(User.role_rows)])
+        user = db.session.get(User, int(number))
         if user is None or not user.is_enabled or not user.session_token \
                 or not hmac.compare_digest(user.session_token.encode(), token.encode()):
             return None

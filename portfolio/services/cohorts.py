@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from portfolio.extensions import db
 from portfolio.models import Certification, Cohort, CohortMembership, MemberRole, Role, User
@@ -84,9 +83,7 @@ def remove_member(cohort: Cohort, user: User, *, actor: User | None) -> None:
 
 
 def cohorts_of(user: User, role: MemberRole | None = None) -> list[Cohort]:
-    """The person's cohorts, newest first, each with its certification (loaded in the same query)."""
-    query = (select(Cohort).join(CohortMembership).where(CohortMembership.user_id == user.id)
-             .options(joinedload(Cohort.certification)))
+    query = select(Cohort).join(CohortMembership).where(CohortMembership.user_id == user.id)
     if role is not None:
         query = query.where(CohortMembership.role == role)
     return list(db.session.scalars(query.order_by(Cohort.year.desc(), Cohort.name)))
