@@ -441,8 +441,10 @@ def test_progress_page_shows_levels_counts_history_and_decisions(world, req, log
     page = client.get(f"{here}?all=1").get_data(as_text=True)
     assert "Progression de Lina Apprenante" in page and "Valider le bloc" in page
     assert "Valider le bloc" in client.get(f"{here}/blocks/RNCP28754BC01").get_data(as_text=True)
-    page = client.post(f"/learners/{world.learner.id}/blocks/RNCP28754BC01/validation", data={"comment": ""},
-                       follow_redirects=True).get_data(as_text=True)
+    page = client.post(f"/learners/{world.learner.id}/blocks/RNCP28754BC01/validation",
+                       data={"comment": "Presque : reste C04 et C05."}, follow_redirects=True).get_data(as_text=True)
+    # The refused block is shown open, the comment as it was typed back in its form.
+    assert 'id="validate-RNCP28754BC01" rows="2">Presque : reste C04 et C05.</textarea>' in page
     # Each missing competency by its real state, and the page says it beside the block's form.
     assert (f"{BC01[3]} en cours d&#39;acquisition ; {BC01[4]} non acquise ; {BC01[5]}, {BC01[6]} pas encore évaluées"
             in page), page
