@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from flask import Flask, Request, current_app, g
 from flask_babel import gettext as _
@@ -38,6 +38,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from wtforms import ValidationError
 
+from portfolio.body_reader import ReadInto, body_reader
 from portfolio.extensions import csrf
 from portfolio.formatting import human_size
 from portfolio.services import file_rules, quota
@@ -47,7 +48,7 @@ from portfolio.upload_batch import StoredFile, UploadBatch
 
 log = logging.getLogger("portfolio")
 
-READ_SIZE = 1024 * 1024  # asked of the input stream at a time
+BUFFER_SIZE = 1024 * 1024  # the body buffer: at most this much is asked of the input stream at a time
 HEADERS_MAX = 16 * 1024  # one part's headers
 CSRF_HEADERS = ("X-CSRFToken", "X-CSRF-Token")
 
@@ -87,34 +88,44 @@ def streams_uploads(*fields: str, owner: Callable[[], Any] | None = None):
 # --- the multipart parser ---------------------------------------------------------------------------
 
 class _Body:
-    """The request body, read in large pieces, counted against a hard maximum."""
+    """The request body, read straight into one buffer (``readinto``: no copy on the way, see
+    ``portfolio.body_reader``) and counted against a hard maximum. ``buf[pos:end]`` is what has not
+    been consumed yet; the buffer never grows, so views of it handed out stay valid until ``fill``."""
 
-    def __init__(self, stream: IO[bytes], limit: int | None) -> None:
-        self._stream = stream
+    def __init__(self, readinto: ReadInto, limit: int | None, size: int = BUFFER_SIZE) -> None:
+        self._readinto = readinto
         self.limit = limit
         self.total = 0
-        self.buf = b"\r\n"  # so that the first boundary looks like every other one
+        self.buf = bytearray(size)
+        self.buf[:2] = b"\r\n"  # so that the first boundary looks like every other one
         self.pos = 0
+        self.end = 2
 
     def fill(self) -> bool:
+        """Move what is left to the front, then read as much as fits after it; False at the end."""
+        left = self.end - self.pos
+        if self.pos:
+            self.buf[:left] = self.buf[self.pos:self.end]  # same length: the buffer is not resized
+            self.pos, self.end = 0, left
+        if self.end == len(self.buf):
+            raise BadRequest(_("Formulaire incomplet ou mal formé."))  # callers bound what they wait for
         try:
-            chunk = self._stream.read(READ_SIZE)
+            with memoryview(self.buf) as view:
+                n = self._readinto(view[self.end:])
         except RequestEntityTooLarge as exc:  # werkzeug's own count of a body without Content-Length
             if self.limit is None or isinstance(exc, RequestTooLarge):
                 raise
             raise _too_large(self.limit) from None
-        if not chunk:
+        if not n:
             return False
-        self.total += len(chunk)
+        self.total += n
         if self.limit is not None and self.total > self.limit:
             raise _too_large(self.limit)
-        rest = self.buf[self.pos:]
-        self.buf = rest + chunk if rest else chunk
-        self.pos = 0
+        self.end += n
         return True
 
     def need(self, n: int) -> None:
-        while len(self.buf) - self.pos < n:
+        while self.end - self.pos < n:
             if not self.fill():
                 raise BadRequest(_("Formulaire incomplet ou mal formé."))
 
@@ -302,23 +313,23 @@ def parse_multipart(body: _Body, boundary: bytes, handler: _Handler) -> None:
         if tail == b"--":
             return  # the closing boundary: the epilogue is ignored, never read
         while True:  # optional whitespace, then the line break
-            end = body.buf.find(b"\r\n", body.pos)
+            end = body.buf.find(b"\r\n", body.pos, body.end)
             if end >= 0:
                 body.pos = end + 2
                 break
-            if len(body.buf) - body.pos > 256 or not body.fill():
+            if body.end - body.pos > 256 or not body.fill():
                 raise BadRequest(_("Formulaire incomplet ou mal formé."))
         while True:
-            end = body.buf.find(b"\r\n\r\n", body.pos)
+            end = body.buf.find(b"\r\n\r\n", body.pos, body.end)
             if end >= 0:
                 break
-            if len(body.buf) - body.pos > HEADERS_MAX or not body.fill():
+            if body.end - body.pos > HEADERS_MAX or not body.fill():
                 raise BadRequest(_("Formulaire incomplet ou mal formé."))
-        headers = _parse_part_headers(body.buf[body.pos:end])
+        headers = _parse_part_headers(bytes(body.buf[body.pos:end]))
         # The blank line's second CRLF may also be the one before the next boundary (empty data).
         body.pos = end + 2
         body.need(len(delim))
-        empty = body.buf.startswith(delim, body.pos)
+        empty = body.buf.startswith(delim, body.pos, body.end)
         body.pos += len(delim) if empty else 2
         handler.parts += 1
         if handler.parts > handler.parts_max:
@@ -352,13 +363,13 @@ def _scan(body: _Body, delim: bytes, keep: int, emit: Callable[[memoryview], Non
     """Hand over the bytes up to the next delimiter (as views, no copy), and step past it."""
     while True:
         buf = body.buf
-        i = buf.find(delim, body.pos)
+        i = buf.find(delim, body.pos, body.end)
         if i >= 0:
             if emit is not None and i > body.pos:
                 emit(memoryview(buf)[body.pos:i])
             body.pos = i + len(delim)
             return
-        safe = len(buf) - keep
+        safe = body.end - keep
         if safe > body.pos:
             if emit is not None:
                 emit(memoryview(buf)[body.pos:safe])
@@ -397,7 +408,7 @@ class StreamingRequest(Request):
             raise _too_large(limit)  # before reading a byte
         handler = _Handler(self, target)
         try:
-            body = _Body(self.stream, limit)
+            body = _Body(body_reader(self.environ, self.stream), limit)
             parse_multipart(body, boundary, handler)
         except BaseException:
             self.__dict__["form"] = MultiDict()

@@ -247,8 +247,9 @@ def test_large_stream_goes_multipart_in_bounded_memory(storage: Storage) -> None
     # Large enough that holding it whole would exceed the bound below by far.
     size = 96 * MiB
     if isinstance(storage, S3Storage):
-        # What is checked is that memory follows part_concurrency, not the file's size.
+        # What is checked is that memory follows the parts in flight, not the file's size.
         storage.part_concurrency = 3
+        storage.part_size = 8 * MiB
         storage.check()  # builds the client (and loads its API model) before measuring
         parts, puts = count_calls(storage, "UploadPart"), count_calls(storage, "PutObject")
     tracemalloc.start()
@@ -262,9 +263,9 @@ def test_large_stream_goes_multipart_in_bounded_memory(storage: Storage) -> None
     assert blob.size == storage.size(blob.key) == size
     assert blob.media_type == "application/octet-stream"
     if isinstance(storage, S3Storage):
-        assert (parts[0], puts[0]) == (size // PART_SIZE, 0)
+        assert (parts[0], puts[0]) == (size // storage.part_size, 0)
         # The parts in flight plus the one being read: bounded, whatever the file's size.
-        bound = (storage.part_concurrency + 1) * PART_SIZE + 4 * MiB
+        bound = (storage.part_concurrency + 1) * storage.part_size + 4 * MiB
         assert peak < bound < size / 2, f"peak {peak / MiB:.1f} MiB for a {size // MiB} MiB upload"
     else:
         assert peak < 4 * MiB, f"peak {peak / MiB:.1f} MiB for a {size // MiB} MiB upload"
@@ -277,13 +278,15 @@ def test_large_stream_goes_multipart_in_bounded_memory(storage: Storage) -> None
 
 
 def test_failure_mid_stream_leaves_nothing(storage: Storage) -> None:
-    stream = GeneratedStream(40 * MiB, fail_after=20 * MiB)
+    part = storage.part_size if isinstance(storage, S3Storage) else 8 * MiB
+    # Halfway through the second part: the first is already sent as part of a multipart upload.
+    stream = GeneratedStream(3 * part, fail_after=part + part // 2)
     if isinstance(storage, S3Storage):
         aborts = count_calls(storage, "AbortMultipartUpload")
     with pytest.raises(OSError, match="went away"):
         storage.put_stream(stream)
 
-    assert stream.produced == 20 * MiB
+    assert stream.produced == part + part // 2
     if isinstance(storage, S3Storage):
         assert aborts[0] == 1
     assert_nothing_left(storage)
@@ -553,8 +556,9 @@ def test_create_storage_reads_s3_options() -> None:
     assert isinstance(storage, S3Storage)
     assert (storage.addressing, storage.region, storage.prefix) == ("virtual", "eu-west-3", "p/")
     assert storage._client is None  # no client, hence no network call, before first use
-    assert storage.part_concurrency == 4
-    assert create_storage("s3://evidence-bucket?parts=4").part_concurrency == 4
+    assert (storage.part_concurrency, storage.part_size) == (2, 32 * MiB)
+    tuned = create_storage("s3://evidence-bucket?parts=4&part_mib=16")
+    assert (tuned.part_concurrency, tuned.part_size) == (4, 16 * MiB)
 
 
 @pytest.mark.parametrize(
@@ -573,6 +577,9 @@ def test_create_storage_reads_s3_options() -> None:
         ("s3://bucket?addressing=sideways", "addressing must be"),
         ("s3://bucket?parts=0", "parts must be a whole number from 1 to 32"),
         ("s3://bucket?parts=many", "parts must be a whole number from 1 to 32"),
+        ("s3://bucket?part_mib=4", "part_mib must be a whole number from 5 to 512"),
+        ("s3://bucket?part_mib=513", "part_mib must be a whole number from 5 to 512"),
+        ("s3://bucket?part_mib=8M", "part_mib must be a whole number from 5 to 512"),
         ("s3://bucket/../up", "invalid storage prefix"),
     ],
 )

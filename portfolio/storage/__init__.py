@@ -52,13 +52,13 @@ __all__ = [
 ]
 
 EXTENSION_KEY = "portfolio.storage"
-_S3_OPTIONS = {"addressing", "region", "parts"}
+_S3_OPTIONS = {"addressing", "region", "parts", "part_mib"}
 
 
 def create_storage(url: str, **options: Any) -> Storage:
     """Build the store a URL names; no network call is made here.
 
-    ``file:///absolute/path`` gives a LocalStorage; ``s3://bucket[/prefix][?addressing=path&region=...&parts=N]``
+    ``file:///absolute/path`` gives a LocalStorage; ``s3://bucket[/prefix][?addressing=path&region=...&parts=N&part_mib=M]``
     an S3Storage (credentials and endpoint from boto3's standard configuration). ``options``
     are passed to the constructor and win over the query string.
     """
@@ -79,7 +79,8 @@ def create_storage(url: str, **options: Any) -> Storage:
         query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
         unknown = sorted(set(query) - _S3_OPTIONS)
         if unknown:
-            raise ValueError(f"storage URL {url!r}: unknown option {unknown[0]!r} (allowed: addressing, region, parts)")
+            raise ValueError(f"storage URL {url!r}: unknown option {unknown[0]!r}"
+                             " (allowed: addressing, region, parts, part_mib)")
         return _build(url, S3Storage, parts.netloc, unquote(parts.path), **{**query, **options})
     raise ValueError(f"unsupported storage URL {url!r}: use file:///absolute/path or s3://bucket[/prefix]")
 

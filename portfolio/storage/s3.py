@@ -60,13 +60,15 @@ S3Client = Any  # boto3 builds its client classes at run time
 
 log = logging.getLogger(__name__)
 
-PART_SIZE = 8 * MiB  # multipart part size; also the largest upload sent as one PutObject
-#: Parts sent at once during a multipart upload (each holds one part in memory); ``?parts=N`` in the
-#: storage URL changes it. Fed from memory, 10 (boto3's TransferConfig default) sent 512 MiB to Ceph in
-#: 5.9 s against 7.5-8.6 s with 4; through the app (curl → gunicorn → Ceph, on the loaded 2-core VM)
-#: bench/upload.py measured no difference (1 GiB at 0.59-0.69x of boto3 direct with 10, 0.66-0.76x
-#: with 4) for 50 MiB more peak memory per upload, so 4 stay.
-PART_CONCURRENCY = 4
+#: Multipart part size (also the largest upload sent as one PutObject); ``?part_mib=N`` in the storage
+#: URL changes it. Parts in flight per upload: ``?parts=N``. Memory per upload under way: parts in flight
+#: + 1 times the part size. Measured through the app on Ceph RGW (curl → gunicorn → Ceph, 1 GiB, idle
+#: 2-core VM, 2026-12-03, /tmp harness beside bench/upload.py): 8 MiB × 4 in flight 5.4-5.6 s,
+#: 16 × 4 4.8-5.1 s, 32 × 2 4.8-4.9 s, 32 × 4 4.6 s, 64 × 2 4.5-4.8 s; fewer, larger parts cost the
+#: server (RGW and its OSD) a fifth less CPU per GiB. 32 × 2 holds 96 MiB per upload, 16 × 4 80 MiB.
+PART_SIZE = 32 * MiB
+PART_CONCURRENCY = 2
+MIN_PART_MIB, MAX_PART_MIB = 5, 512  # S3: every part but the last at least 5 MiB
 READ_SIZE = MiB  # how much is asked of the upload stream at a time
 COPY_OBJECT_LIMIT = 5 * 1024 * MiB  # the largest object S3 copies in one CopyObject
 COPY_PART_SIZE = 512 * MiB
@@ -107,6 +109,7 @@ class S3Storage:
         addressing: Addressing | None = None,
         region: str | None = None,
         parts: int | str | None = None,
+        part_mib: int | str | None = None,
     ) -> None:
         if not _BUCKET_RE.fullmatch(bucket):
             raise ValueError(f"invalid S3 bucket name: {bucket!r}")
@@ -119,6 +122,11 @@ class S3Storage:
             if not str(parts).isdigit() or not 1 <= int(parts) <= 32:
                 raise ValueError(f"parts must be a whole number from 1 to 32, not {parts!r}")
             self.part_concurrency = int(parts)
+        if part_mib is not None:
+            if not str(part_mib).isdigit() or not MIN_PART_MIB <= int(part_mib) <= MAX_PART_MIB:
+                raise ValueError(f"part_mib must be a whole number from {MIN_PART_MIB} to {MAX_PART_MIB}, "
+                                 f"not {part_mib!r}")
+            self.part_size = int(part_mib) * MiB
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
         self.addressing = addressing
@@ -408,9 +416,10 @@ class _BufferPool:
                 self._idle.append(buffer)
 
 
-# Within an upload a buffer given back is taken again at once: a few idle ones are enough for that,
-# and the worker does not hold ``part_concurrency`` parts of memory between uploads.
-_buffers = _BufferPool(keep=3)
+# Within an upload a buffer given back is taken again at once: two idle ones are enough for that
+# (one upload, or two finishing together), and the worker does not hold every part's memory between
+# uploads.
+_buffers = _BufferPool(keep=2)
 
 
 class _S3Writer(BlobWriter):
