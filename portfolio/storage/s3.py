@@ -60,15 +60,16 @@ S3Client = Any  # boto3 builds its client classes at run time
 
 log = logging.getLogger(__name__)
 
-#: Multipart part size (also the largest upload sent as one PutObject); ``?part_mib=N`` in the storage
-#: URL changes it. Parts in flight per upload: ``?parts=N``. Memory per upload under way: parts in flight
-#: + 1 times the part size. Measured through the app on Ceph RGW (curl → gunicorn → Ceph, 1 GiB, idle
-#: 2-core VM, 2026-12-03, /tmp harness beside bench/upload.py): 8 MiB × 4 in flight 5.4-5.6 s,
-#: 16 × 4 4.8-5.1 s, 32 × 2 4.8-4.9 s, 32 × 4 4.6 s, 64 × 2 4.5-4.8 s; fewer, larger parts cost the
-#: server (RGW and its OSD) a fifth less CPU per GiB. 32 × 2 holds 96 MiB per upload, 16 × 4 80 MiB.
+#: Multipart part size (a file smaller than the first part, 8 MiB, goes up as one PutObject); ``?part_mib=N``
+#: in the storage URL changes it. Parts sent while the next one fills: ``?parts=N``. Memory per upload under way: parts
+#: + 1 times the part size. Measured through the app on Ceph RGW (curl -> gunicorn -> Ceph, 1 GiB, idle
+#: 2-core VM, 2026-12-03, bench/upload.py and a harness beside it): 8 MiB x 4 in flight 5.4-5.6 s,
+#: 16 x 4 4.8-5.1 s, 32 x 2 4.5-4.8 s, 32 x 3 4.3-4.8 s (no better, 32 MiB more); fewer, larger parts
+#: cost the server (RGW and its OSD) a fifth less CPU per GiB. The first parts are smaller (part_sizes).
 PART_SIZE = 32 * MiB
 PART_CONCURRENCY = 2
 MIN_PART_MIB, MAX_PART_MIB = 5, 512  # S3: every part but the last at least 5 MiB
+RAMP_START = 8 * MiB  # the first part's size (see part_sizes)
 READ_SIZE = MiB  # how much is asked of the upload stream at a time
 COPY_OBJECT_LIMIT = 5 * 1024 * MiB  # the largest object S3 copies in one CopyObject
 COPY_PART_SIZE = 512 * MiB
@@ -118,7 +119,7 @@ class S3Storage:
         if addressing not in (None, "auto", "path", "virtual"):
             raise ValueError(f"addressing must be auto, path or virtual, not {addressing!r}")
         if parts is not None:
-            # Parts in flight per upload (memory: parts + 1 times 8 MiB per upload under way).
+            # Parts sent while the next one fills (memory: parts + 1 times the part size per upload).
             if not str(parts).isdigit() or not 1 <= int(parts) <= 32:
                 raise ValueError(f"parts must be a whole number from 1 to 32, not {parts!r}")
             self.part_concurrency = int(parts)
@@ -392,103 +393,132 @@ class S3Storage:
 
 
 class _BufferPool:
-    """Part buffers kept for the next part: a fresh 8 MiB bytearray costs its page faults each time
-    (measured: about as much CPU as hashing it), a reused one does not. Bounded: a few idle buffers."""
+    """Part buffers kept for the next parts: memory a process touches for the first time costs its page
+    faults (measured on the 2-core VM: 18 ms per 32 MiB, as much as hashing it), memory reused does
+    not. Buffers are kept by size, up to ``cap`` bytes idle in all."""
 
-    def __init__(self, keep: int) -> None:
-        self._keep = keep
-        self._idle: list[bytearray] = []
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._idle: dict[int, list[bytearray]] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def take(self, size: int) -> bytearray:
+        """A buffer of ``size`` bytes kept from an earlier part, else an empty one that grows as it
+        fills (``bytearray(size)`` would first write zeros over memory about to be overwritten)."""
         with self._lock:
-            while self._idle:
-                buffer = self._idle.pop()
-                if len(buffer) == size:
-                    return buffer
-        return bytearray(size)
+            kept = self._idle.get(size)
+            if kept:
+                self._bytes -= size
+                return kept.pop()
+        return bytearray()
 
-    def give_back(self, buffer: bytearray, size: int) -> None:
-        if len(buffer) != size:  # a shrunk last part
-            return
+    def give_back(self, buffer: bytearray) -> None:
+        size = len(buffer)
         with self._lock:
-            if len(self._idle) < self._keep:
-                self._idle.append(buffer)
+            if size and self._bytes + size <= self._cap:
+                self._idle.setdefault(size, []).append(buffer)
+                self._bytes += size
 
 
-# Within an upload a buffer given back is taken again at once: two idle ones are enough for that
-# (one upload, or two finishing together), and the worker does not hold every part's memory between
-# uploads.
-_buffers = _BufferPool(keep=2)
+# Within an upload a buffer given back is taken again at once. Idle, a worker keeps what one upload
+# of the default shape needs to start again without page faults (8 + 16 + 2 x 32 MiB), not every
+# part's memory.
+_buffers = _BufferPool(cap=96 * MiB)
+
+
+def part_sizes(part_size: int) -> Iterator[int]:
+    """Sizes of an upload's parts: the first ones smaller (8, then 16 MiB), so that sending starts
+    after 8 MiB rather than a whole part, then ``part_size`` (S3 allows parts of different sizes, every
+    one but the last at least 5 MiB)."""
+    size = min(part_size, RAMP_START)
+    while size < part_size:
+        yield size
+        size *= 2
+    while True:
+        yield part_size
 
 
 class _S3Writer(BlobWriter):
     """Bytes are gathered into parts; each full part is hashed (one thread, in order: the file's
-    SHA-256) and sent (``part_concurrency`` at a time) while the next one fills. A file smaller than
-    one part goes up as one PutObject to its content-addressed key; a larger one as a multipart
-    upload completed under a key of its own (``blobs/m/<uuid>``), with no server-side copy. Memory:
-    at most ``part_concurrency + 1`` parts, whatever the file's size."""
+    SHA-256) and sent at once while the next one fills; when ``part_concurrency`` parts are being sent
+    and another is full, receiving waits for the oldest. A file smaller than the first part goes up
+    as one PutObject to its content-addressed key; a larger one as a multipart upload completed under
+    a key of its own (``blobs/m/<uuid>``), with no server-side copy. Memory: at most
+    ``part_concurrency + 1`` parts, whatever the file's size."""
 
     def __init__(self, storage: S3Storage, max_size: int | None, filename: str | None) -> None:
         super().__init__(max_size, filename)
         self._s3 = storage
-        self._part_size = storage.part_size
-        self._buffer = _buffers.take(self._part_size)
+        self._sizes = part_sizes(storage.part_size)
+        self._target = next(self._sizes)
+        self._buffer = _buffers.take(self._target)
         self._fill = 0
         self._sha = hashlib.sha256()
         self._key: str | None = None
         self._upload_id: str | None = None
         self._number = 0
         self._parts: list[dict] = []
-        self._sending: deque[tuple[bytearray, Future, Future]] = deque()
+        self._sending: deque[tuple[bytearray, bool, Future, Future]] = deque()
         self._pool: ThreadPoolExecutor | None = None
         self._hasher: ThreadPoolExecutor | None = None
 
     def _accept(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B") if not isinstance(data, bytes | bytearray) else memoryview(data)
         while view:
-            take = min(len(view), self._part_size - self._fill)
-            self._buffer[self._fill:self._fill + take] = view[:take]
-            self._fill += take
+            take = min(len(view), self._target - self._fill)
+            end = self._fill + take
+            if end <= len(self._buffer):
+                self._buffer[self._fill:end] = view[:take]
+            else:  # a new buffer grows as it fills
+                self._buffer[self._fill:] = view[:take]
+            self._fill = end
             view = view[take:]
-            if self._fill == self._part_size:
+            if self._fill == self._target:
                 self._send(self._buffer)
-                self._buffer = _buffers.take(self._part_size)
+                self._target = next(self._sizes)
+                self._buffer = _buffers.take(self._target)
                 self._fill = 0
 
-    def _send(self, part: bytearray) -> None:
+    def _send(self, part: bytearray, *, last: bool = False) -> None:
+        concurrency = self._s3.part_concurrency
         if self._upload_id is None:
             self._key, self._upload_id = self._s3._start_multipart(
                 sniff_media_type(bytes(self._head), self.filename))
-            concurrency = self._s3.part_concurrency
-            self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part")
+            # One thread more than the parts sent while receiving: a part that fills while they are
+            # under way goes out at once instead of waiting for a thread.
+            self._pool = ThreadPoolExecutor(max_workers=concurrency + 1, thread_name_prefix="s3-part")
             self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-hash")
         assert self._pool is not None and self._hasher is not None and self._key is not None
         self._number += 1
         # hashlib releases the GIL on large buffers: hashing overlaps with receiving and sending.
         hashed = self._hasher.submit(self._sha.update, part)
         sent = self._pool.submit(self._s3._upload_part, self._key, self._upload_id, self._number, part)
-        self._sending.append((part, hashed, sent))
-        while len(self._sending) >= self._s3.part_concurrency:
+        self._sending.append((part, not last, hashed, sent))
+        while len(self._sending) > concurrency:
             self._collect()
 
     def _collect(self) -> None:
         """Wait for the oldest part (hashed and sent), and give its buffer back to the pool."""
-        part, hashed, sent = self._sending.popleft()
+        part, reusable, hashed, sent = self._sending.popleft()
         hashed.result()
         self._parts.append(sent.result())
-        _buffers.give_back(part, self._part_size)
+        if reusable:  # not the last part, shrunk to its length
+            _buffers.give_back(part)
 
     def _complete(self, media_type: str) -> StoredBlob:
         if self._upload_id is None:
-            del self._buffer[self._fill:]  # shrinks in place: no copy
-            self._sha.update(self._buffer)
-            return self._s3._put_small(self._buffer, self._sha.hexdigest(), media_type)
+            data = self._buffer
+            if len(data) != self._fill:  # a kept buffer, larger than the file: copied, kept for later
+                data = bytearray(memoryview(self._buffer)[:self._fill])
+                _buffers.give_back(self._buffer)
+            self._sha.update(data)
+            return self._s3._put_small(data, self._sha.hexdigest(), media_type)
         if self._fill:
-            del self._buffer[self._fill:]
-            self._send(self._buffer)
+            del self._buffer[self._fill:]  # shrinks in place: no copy
+            self._send(self._buffer, last=True)
         else:
-            _buffers.give_back(self._buffer, self._part_size)
+            _buffers.give_back(self._buffer)
         while self._sending:
             self._collect()
         self._shutdown()
