@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Integer, Select, bindparam, select
 
 from portfolio.extensions import db
 from portfolio.models import Certification, Cohort, CohortMembership, MemberRole, Role, User
@@ -90,9 +92,17 @@ def cohorts_of(user: User, role: MemberRole | None = None) -> list[Cohort]:
 
 
 def learner_certification(user: User) -> Certification | None:
-    """The certification a learner prepares: that of their most recent cohort."""
-    cohorts = cohorts_of(user, MemberRole.LEARNER)
-    return cohorts[0].certification if cohorts else None
+    """The certification a learner prepares: that of their most recent cohort (one query, built once)."""
+    return db.session.scalar(_learner_certification_query(), {"user_id": user.id})
+
+
+@functools.cache
+def _learner_certification_query() -> Select:
+    return (select(Certification).join(Cohort, Cohort.certification_id == Certification.id)
+            .join(CohortMembership, CohortMembership.cohort_id == Cohort.id)
+            .where(CohortMembership.user_id == bindparam("user_id", type_=Integer),
+                   CohortMembership.role == MemberRole.LEARNER)
+            .order_by(Cohort.year.desc(), Cohort.name).limit(1))
 
 
 def role_label(role: Role) -> str:

@@ -5,7 +5,7 @@ Any service tells someone something through :func:`notify`; whom to tell stays w
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from portfolio.extensions import db
 from portfolio.models import Notification, User
@@ -23,7 +23,7 @@ def notify(user: User, message: str, link: str | None = None, *, email_subject: 
                     kind="notification", subject_id=notification.id)
 
 
-def unread_count_query(user_id: int) -> Select:
+def unread_count_query(user_id: int | ColumnElement[int]) -> Select:
     """``SELECT count(*)`` of the person's unread notifications (a page may fold it into a larger query)."""
     return select(func.count()).select_from(Notification).where(Notification.user_id == user_id,
                                                                  Notification.read_at.is_(None))
