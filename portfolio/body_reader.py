@@ -42,8 +42,8 @@ def _gunicorn_reader(environ: dict[str, Any]) -> ReadInto | None:
     if type(body).__module__ != "gunicorn.http.body":
         return None
     try:
-        from gunicorn.http.body import Body, LengthReader
-        from gunicorn.http.unreader import SocketUnreader
+        from gunicorn.http.body import Body, LengthReader  # lazy: only behind gunicorn (not on Windows)
+        from gunicorn.http.unreader import SocketUnreader  # lazy: only behind gunicorn (not on Windows)
     except ImportError:
         return None
     if not isinstance(body, Body):
