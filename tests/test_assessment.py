@@ -799,3 +799,36 @@ def test_learner_home_counts_levels_and_the_latest_decision_per_block(world, req
     service.revoke_block(world.learner, block, actor=world.tutor, comment="Preuve contestée.")
     db.session.commit()
     assert summary()["RNCP28754BC01"][1] is False
+
+
+def test_each_learners_home_shows_their_own_figures(world, req, login, client, make_user):
+    """The home's statements are built once per process with bound parameters: each learner's page must
+    still show that learner's drafts, feedback and levels, never those of whoever came first."""
+    from portfolio.services import dashboard
+    from portfolio.services.cohorts import add_member
+
+    other = make_user("autre@example.org", "learner", name="Odile Autre")
+    add_member(world.cohort, other, MemberRole.LEARNER, actor=None)
+    db.session.commit()
+    mine = make_evidence(world.learner, C1, title="Brouillon de Léa")
+    make_evidence(world.learner, title="Brouillon sans compétence")
+    theirs = make_evidence(other, C1, C2, title="Preuve d'Odile", submit=True)
+    service.record_assessment(theirs, C1, "acquired", "Très bien, Odile.", assessor=world.tutor)
+    db.session.commit()
+
+    first = dashboard.learner_home(world.learner, world.certification)
+    second = dashboard.learner_home(other, world.certification)
+    assert [d.title for d in first.drafts] == ["Brouillon sans compétence", "Brouillon de Léa"]
+    assert (first.drafts_total, first.drafts_untagged, first.submitted_total, first.acquired) == (2, 1, 0, 0)
+    assert [f.comment for f in first.feedback] == []
+    assert (second.drafts, second.drafts_total, second.submitted_total, second.acquired) == ([], 0, 0, 1)
+    assert [(f.comment, f.evidence_title) for f in second.feedback] == [("Très bien, Odile.", "Preuve d'Odile")]
+
+    login(other)
+    page = client.get("/").get_data(as_text=True)
+    assert "Très bien, Odile." in page and "Brouillon de Léa" not in page
+    with client.session_transaction() as session:  # signed out: the next sign-in is another person's
+        session.clear()
+    login(world.learner)
+    page = client.get("/").get_data(as_text=True)
+    assert mine.title in page and "Très bien, Odile." not in page
