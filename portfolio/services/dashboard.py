@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from portfolio.services.assessment import BlockProgress
 
 LEVEL_KEYS = ("acquired", "in_progress", "not_acquired", "none")
+_COUNTED = tuple(Level(key) for key in LEVEL_KEYS[:3])  # the levels a block's figures count ("none": the rest)
 RECENT = 5  # items in each short list of a home
 FEEDBACK = 3  # latest assessments shown on a learner's home
 
@@ -75,11 +76,10 @@ class BlockSummary:
 def block_summaries(learner: User, certification: Certification) -> list[BlockSummary]:
     """Per block of ``certification``: how many competencies ``learner`` has at each level, and whether
     the block's latest decision is a validation (one query: a block's figures are subqueries of its row)."""
-    levels = [Level(key) for key in LEVEL_KEYS[:3]]
     result = []
     for block, total, *counted, is_validated in db.session.execute(
             _block_summaries_query(), {"learner_id": learner.id, "certification_id": certification.id}):
-        counts = {level.value: int(n or 0) for level, n in zip(levels, counted, strict=True)}
+        counts = {level.value: int(n or 0) for level, n in zip(_COUNTED, counted, strict=True)}
         counts["none"] = int(total or 0) - sum(counts.values())
         result.append(BlockSummary(block, counts, bool(is_validated)))
     return result
@@ -104,8 +104,7 @@ def _block_summaries_query() -> Select:
               .where(decision.block_id == Block.id, decision.learner_id == learner_id)
               .correlate(Block).scalar_subquery())  # two levels down: say which block it is
     validated = exists().where(BlockDecision.id == latest, BlockDecision.kind == DecisionKind.VALIDATED)
-    levels = [Level(key) for key in LEVEL_KEYS[:3]]
-    return (select(Block, size, *(at(level) for level in levels), validated)
+    return (select(Block, size, *(at(level) for level in _COUNTED), validated)
             .where(Block.certification_id == bindparam("certification_id")).order_by(Block.position, Block.code))
 
 

@@ -70,7 +70,7 @@ PART_SIZE = 32 * MiB
 PART_CONCURRENCY = 2
 MIN_PART_MIB, MAX_PART_MIB = 5, 512  # S3: every part but the last at least 5 MiB
 RAMP_START = 8 * MiB  # the first part's size (see part_sizes)
-READ_SIZE = MiB  # how much is asked of the upload stream at a time
+READ_SIZE = MiB  # how much is asked of a stream at a time (an upload, an object read back to check it)
 COPY_OBJECT_LIMIT = 5 * 1024 * MiB  # the largest object S3 copies in one CopyObject
 COPY_PART_SIZE = 512 * MiB
 
@@ -211,7 +211,7 @@ class S3Storage:
         try:
             with self.open(key) as source:
                 intake = Intake(source, max_size)
-                while intake.read(PART_SIZE):
+                while intake.read(READ_SIZE):
                     pass
             if intake.size == 0:
                 raise EmptyBlob()
