@@ -7,6 +7,7 @@ files and hands their bytes over; neither imports the other for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from portfolio import unit_of_work
 from portfolio.extensions import db
 from portfolio.models import Blob
-from portfolio.storage import StorageError, StoredBlob, get_storage
+from portfolio.storage import PendingBlob, StorageError, StoredBlob, get_storage
 
 log = logging.getLogger("portfolio")
 
@@ -24,11 +25,12 @@ BATCH_KEY = "portfolio_upload_batch"  # in flask.g, for the request
 
 
 class StoredFile:
-    """The ``stream`` of a streamed file part: its bytes are in the store already."""
+    """The ``stream`` of a streamed file part: its bytes are in the store already, or the store is
+    making the blob from them (``confirm``)."""
 
-    def __init__(self, batch: UploadBatch, blob: StoredBlob | None, error: BaseException | None) -> None:
+    def __init__(self, batch: UploadBatch, pending: PendingBlob | None, error: BaseException | None) -> None:
         self._batch = batch
-        self._blob = blob
+        self._pending = pending
         self._error = error
 
     @property
@@ -37,12 +39,18 @@ class StoredFile:
         return self._batch
 
     def finish_upload(self) -> StoredBlob:
-        """The stored blob; raises the request's refusal, or this part's own error."""
+        """The blob (the store may still be making it: ``confirm`` before the commit); raises the
+        request's refusal, or this part's own error."""
         self._batch.check()
         if self._error is not None:
             raise self._error
-        assert self._blob is not None
-        return self._blob
+        assert self._pending is not None
+        return self._pending.blob
+
+    def confirm(self) -> None:
+        """Wait until the store has made the blob; raises its error (nothing of the file is left then)."""
+        if self._pending is not None:
+            self._pending.result()
 
     def read(self, n: int = -1) -> bytes:
         raise OSError("this upload was streamed to the evidence store")
@@ -61,6 +69,7 @@ class UploadBatch:
         self.owner_id = owner_id
         self.reservation = reservation
         self.stored: list[StoredBlob] = []
+        self.pending: list[PendingBlob] = []  # blobs the store may still be making
         self.refusal: BaseException | None = None
         self.bytes = 0
         self.kept = False
@@ -84,6 +93,10 @@ class UploadBatch:
 
     def clean_up(self) -> None:
         """The request ends without its files: delete what it stored, release what it reserved."""
+        for pending in self.pending:
+            # A blob still being made would appear after its delete below, and stay for good.
+            with contextlib.suppress(Exception):  # it failed: the store left nothing of it
+                pending.result()
         if self.kept:
             return
         if self.reservation is not None:

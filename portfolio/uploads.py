@@ -42,7 +42,7 @@ from portfolio.body_reader import ReadInto, body_reader
 from portfolio.extensions import csrf
 from portfolio.formatting import human_size
 from portfolio.services import file_rules, quota
-from portfolio.storage import BlobTooLarge, EmptyBlob, StorageError, StoredBlob, get_storage
+from portfolio.storage import BlobTooLarge, EmptyBlob, PendingBlob, StorageError, get_storage
 from portfolio.upload_batch import BATCH_KEY as _BATCH
 from portfolio.upload_batch import StoredFile, UploadBatch
 
@@ -283,17 +283,20 @@ class _FilePart:
                 h.files.append((self.name, FileStorage(StoredFile(h.batch, None, h.batch.refusal),  # type: ignore[arg-type]
                                                        self.filename or "fichier", self.name)))
             return
-        blob: StoredBlob | None = None
+        pending: PendingBlob | None = None
         if self.writer is not None:
             try:
-                blob = self.writer.finish()
+                # On S3 the last parts and the upload's completion go on while the view records the rows
+                # (the service confirms them before its flush is committed).
+                pending = self.writer.finish_later()
             except (EmptyBlob, StorageError) as exc:
                 self.error = exc
             else:
-                h.batch.stored.append(blob)
+                h.batch.stored.append(pending.blob)
+                h.batch.pending.append(pending)
         elif self.error is None:
             self.error = EmptyBlob()
-        stored = StoredFile(h.batch, blob, self.error)
+        stored = StoredFile(h.batch, pending, self.error)
         # A StoredFile stands in for the stream (its bytes are in the store); werkzeug types it IO[bytes].
         h.files.append((self.name, FileStorage(stored, self.filename or "fichier", self.name,  # type: ignore[arg-type]
                                                headers=Headers({"Content-Length": str(self.size)}))))

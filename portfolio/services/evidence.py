@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import IO
@@ -320,6 +320,7 @@ def add_files(evidence: Evidence, uploads: Sequence[Upload | StagedUpload], *, a
     duplicates: list[str] = []  # objects holding bytes another blob row has already, deleted in any case
     streamed_bytes = 0
     batch = None
+    confirms: list[tuple[str, Callable[[], None]]] = []  # streamed files the store may still be making
     try:
         for upload in uploads:
             filename = clean_filename(upload.filename)
@@ -351,6 +352,7 @@ def add_files(evidence: Evidence, uploads: Sequence[Upload | StagedUpload], *, a
             if isinstance(upload.stream, StoredFile):  # streamed
                 streamed_bytes += stored.size
                 batch = upload.stream.batch  # the request's
+                confirms.append((filename, upload.stream.confirm))
             else:
                 if stored.created:
                     created.append(stored.key)
@@ -379,6 +381,14 @@ def add_files(evidence: Evidence, uploads: Sequence[Upload | StagedUpload], *, a
         if batch is not None:
             batch.hand_over(streamed_bytes)
         db.session.flush()
+        # The store finished making these blobs while their rows were written; nothing commits before.
+        for filename, confirm in confirms:
+            try:
+                confirm()
+            except StorageUnavailable:
+                raise DomainError(_("Le stockage des preuves est indisponible : le fichier « %(name)s » n'a pas "
+                                    "été enregistré. Réessayez dans quelques minutes.", name=filename),
+                                  field="files") from None
     except BaseException:
         for key in created:
             try:

@@ -44,6 +44,7 @@ from portfolio.storage.base import (
     Intake,
     MiB,
     ObjectInfo,
+    PendingBlob,
     Readable,
     StorageError,
     StorageUnavailable,
@@ -444,8 +445,10 @@ class _S3Writer(BlobWriter):
     SHA-256) and sent at once while the next one fills; when ``part_concurrency`` parts are being sent
     and another is full, receiving waits for the oldest. A file smaller than the first part goes up
     as one PutObject to its content-addressed key; a larger one as a multipart upload completed under
-    a key of its own (``blobs/m/<uuid>``), with no server-side copy. Memory: at most
-    ``part_concurrency + 1`` parts, whatever the file's size."""
+    a key of its own (``blobs/m/<uuid>``), with no server-side copy; ``finish_later`` hands the blob
+    back once every part is hashed, while the last parts and the completion run on the hash thread
+    (the request records the file meanwhile). Memory: at most ``part_concurrency + 1`` parts,
+    whatever the file's size."""
 
     def __init__(self, storage: S3Storage, max_size: int | None, filename: str | None) -> None:
         super().__init__(max_size, filename)
@@ -506,27 +509,45 @@ class _S3Writer(BlobWriter):
         if reusable:  # not the last part, shrunk to its length
             _buffers.give_back(part)
 
-    def _complete(self, media_type: str) -> StoredBlob:
+    def _complete_later(self, media_type: str) -> PendingBlob:
         if self._upload_id is None:
             data = self._buffer
             if len(data) != self._fill:  # a kept buffer, larger than the file: copied, kept for later
                 data = bytearray(memoryview(self._buffer)[:self._fill])
                 _buffers.give_back(self._buffer)
             self._sha.update(data)
-            return self._s3._put_small(data, self._sha.hexdigest(), media_type)
+            return PendingBlob(self._s3._put_small(data, self._sha.hexdigest(), media_type))
         if self._fill:
             del self._buffer[self._fill:]  # shrinks in place: no copy
             self._send(self._buffer, last=True)
         else:
             _buffers.give_back(self._buffer)
-        while self._sending:
-            self._collect()
-        self._shutdown()
-        assert self._key is not None
-        self._s3._complete_multipart(self._key, self._upload_id, self._parts)
+        assert self._key is not None and self._hasher is not None
+        for _part, _reusable, hashed, _sent in self._sending:  # in order, one thread: the last is the file's end
+            hashed.result()
         # Always a new object: the database (``blobs.sha256`` is unique) finds identical content
         # stored before and deletes this copy after its commit (services.evidence).
-        return StoredBlob(self._sha.hexdigest(), self.size, self._key, media_type, True)
+        blob = StoredBlob(self._sha.hexdigest(), self.size, self._key, media_type, True)
+        # The last parts and CompleteMultipartUpload go on while the request records the file's rows.
+        stored = self._hasher.submit(self._finish_parts)
+        hasher = self._hasher
+        stored.add_done_callback(lambda _done: hasher.shutdown(wait=False))
+        return PendingBlob(blob, stored)
+
+    def _finish_parts(self) -> None:
+        """On the hash thread, once every part is hashed: wait for the parts, then complete the upload;
+        on any error leave no parts behind."""
+        assert self._pool is not None and self._key is not None and self._upload_id is not None
+        try:
+            while self._sending:
+                self._collect()
+            self._pool.shutdown(wait=True)
+            self._s3._complete_multipart(self._key, self._upload_id, self._parts)
+        except BaseException:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._sending.clear()  # buffers a cancelled part may still hold are not reused
+            self._s3._abort_upload(self._key, self._upload_id)
+            raise
 
     def _shutdown(self) -> None:
         for pool in (self._pool, self._hasher):
