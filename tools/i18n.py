@@ -51,7 +51,9 @@ def main() -> int:
         print("\n".join(missing) or "All messages are translated.")
         return 1 if missing else 0
     for po in sorted(TRANSLATIONS.glob("*/LC_MESSAGES/messages.po")):
-        run("update", "-i", str(POT), "-o", str(po), "-l", po.parent.parent.name, "--no-fuzzy-matching", "--width", "120")
+        # Width 120, as the catalogues are written: babel's default (76) would rewrap every long message.
+        run("update", "-i", str(POT), "-o", str(po), "-l", po.parent.parent.name, "--no-fuzzy-matching",
+            "--width", "120")
     run("compile", "-d", str(TRANSLATIONS), "--statistics")
     return 0
 
