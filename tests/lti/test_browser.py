@@ -69,6 +69,30 @@ def embedding(browser, chromium_path, tmp_path):  # type: ignore[no-untyped-def]
         context.close()
 
 
+def tool_frame_element(page, live_server: str, selector: str, timeout_s: float = 45.0):  # type: ignore[no-untyped-def]
+    """The element ``selector`` in the tool's frame, looked up in every frame the page holds.
+
+    The tool's frame moves between sites (tool, platform, tool) and so between renderer processes; on a
+    loaded machine a ``frame_locator`` once kept waiting on the frame's element after the frame's last
+    page had loaded (CI, 2026-12-03). Asking each frame the page knows avoids that mapping."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for frame in page.frames:
+            if frame.url.startswith(live_server) and not frame.is_detached():
+                try:
+                    element = frame.query_selector(selector)
+                except Exception:  # noqa: BLE001 (the frame navigated away while asked: ask again)
+                    element = None
+                if element is not None and element.is_visible():
+                    return element
+        if time.monotonic() > deadline:
+            frames = [(f.url, f.is_detached()) for f in page.frames]
+            raise AssertionError(f"{selector} never appeared in the tool's frame; frames: {frames}")
+        page.wait_for_timeout(200)
+
+
 def test_learner_launch_inside_the_platform_iframe(embedding, sim, registered, live_server):
     context, page = embedding
     page.goto(sim.url("/course?sub=learner-1"))
@@ -115,9 +139,7 @@ def test_a_browser_blocking_third_party_cookies_still_gets_in(browser, sim, regi
     context, page = new_page(browser)
     try:
         page.goto(sim.url("/course?sub=learner-1&storage=1"))
-        frame = page.frame_locator("#tool")
-        button = frame.locator("#lti-open-window")
-        button.wait_for(timeout=30_000)  # the frame's page does a storage round trip first: slow on a loaded CI
+        button = tool_frame_element(page, live_server, "#lti-open-window")
         with context.expect_page() as popup_info:
             button.click()
         popup = popup_info.value
