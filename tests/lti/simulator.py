@@ -83,6 +83,9 @@ class Platform:
     page_size: int = 2
     fail_scores: int = 0                      # answer 500 to this many score posts
     score_gate: threading.Event | None = None  # when set, score posts wait for it
+    score_hold: threading.Event | None = None  # when set, the next score post (only that one) waits for it
+    score_held: threading.Event = field(default_factory=threading.Event)  # set while that post waits
+    _hold_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     tokens_issued: int = 0
     registration_token: str = "reg-token-123"
     storage: dict[str, str] = field(default_factory=dict)
@@ -105,6 +108,8 @@ class Platform:
     def stop(self) -> None:
         if self.score_gate is not None:
             self.score_gate.set()
+        if self.score_hold is not None:
+            self.score_hold.set()
         self._server.shutdown()
         self._thread.join(timeout=10)
         self._server.server_close()
@@ -314,6 +319,11 @@ class Platform:
         if len(parts) == 5 and parts[4] == "scores" and request.method == "POST":
             if self.score_gate is not None:
                 self.score_gate.wait(timeout=30)
+            with self._hold_lock:
+                hold, self.score_hold = self.score_hold, None
+            if hold is not None:
+                self.score_held.set()
+                hold.wait(timeout=30)
             if self.fail_scores > 0:
                 self.fail_scores -= 1
                 return _json({"error": "unavailable"}, 503)

@@ -41,6 +41,22 @@ def registered(app, sim):  # type: ignore[no-untyped-def]
     return row
 
 
+#: The tool's frame goes tool → platform → tool (login, authorisation, launch): with site isolation each
+#: step swaps the frame's renderer process, and on a loaded CI Playwright twice kept the frame at the
+#: platform's /auth page while Chromium showed the launch's next page (2026-12-03). One process for all
+#: sites keeps Playwright's view of the frame true; cookies, storage and postMessage, which these tests
+#: are about, do not depend on the process model.
+ONE_PROCESS_ARGS = ["--disable-site-isolation-trials", "--disable-features=IsolateOrigins,site-per-process"]
+
+
+@pytest.fixture(scope="module")
+def lti_browser(browser, chromium_path):  # type: ignore[no-untyped-def]
+    launched = browser.browser_type.launch(executable_path=chromium_path, headless=True,
+                                           args=[*CHROMIUM_ARGS, *ONE_PROCESS_ARGS])
+    yield launched
+    launched.close()
+
+
 def new_page(browser, **options):  # type: ignore[no-untyped-def]
     """A fresh context as Playwright makes them: like a private window, it blocks third-party cookies."""
     context = browser.new_context(locale="fr-FR", **options)
@@ -60,7 +76,8 @@ def embedding(browser, chromium_path, tmp_path):  # type: ignore[no-untyped-def]
         "cookie_controls_mode": 0, "block_third_party_cookies": False}}))
     context = browser.browser_type.launch_persistent_context(
         str(profile), executable_path=chromium_path, headless=True, locale="fr-FR",
-        args=[*CHROMIUM_ARGS, "--disable-features=TrackingProtection3pcd,ThirdPartyStoragePartitioning"])
+        args=[*CHROMIUM_ARGS, "--disable-site-isolation-trials",
+              "--disable-features=TrackingProtection3pcd,ThirdPartyStoragePartitioning,IsolateOrigins,site-per-process"])
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
     try:
@@ -122,9 +139,9 @@ def test_teacher_adds_a_block_link_by_deep_linking_inside_the_iframe(embedding, 
     assert claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] == "opaque-123"
 
 
-def test_launch_in_a_new_window(browser, sim, registered, live_server):
+def test_launch_in_a_new_window(lti_browser, sim, registered, live_server):
     sim.document_target = "window"
-    context, page = new_page(browser)
+    context, page = new_page(lti_browser)
     try:
         page.goto(sim.url("/start?sub=learner-1"))
         page.wait_for_url(f"{live_server}/learners/*/progress")
@@ -135,8 +152,8 @@ def test_launch_in_a_new_window(browser, sim, registered, live_server):
         context.close()
 
 
-def test_a_browser_blocking_third_party_cookies_still_gets_in(browser, sim, registered, live_server):
-    context, page = new_page(browser)
+def test_a_browser_blocking_third_party_cookies_still_gets_in(lti_browser, sim, registered, live_server):
+    context, page = new_page(lti_browser)
     try:
         page.goto(sim.url("/course?sub=learner-1&storage=1"))
         button = tool_frame_element(page, live_server, "#lti-open-window")
@@ -151,7 +168,7 @@ def test_a_browser_blocking_third_party_cookies_still_gets_in(browser, sim, regi
         context.close()
 
 
-def test_dynamic_registration_in_the_platform(browser, sim, app, live_server, make_user):
+def test_dynamic_registration_in_the_platform(lti_browser, sim, app, live_server, make_user):
     """The administrator makes the registration URL on our admin page; the platform opens it in its
     iframe; the registration completes and the tool tells the platform to close the frame."""
     from urllib.parse import quote
@@ -159,7 +176,7 @@ def test_dynamic_registration_in_the_platform(browser, sim, app, live_server, ma
     from tests.conftest import TEST_PASSWORD
 
     admin = make_user("admin@example.org", "admin")
-    context, page = new_page(browser)
+    context, page = new_page(lti_browser)
     try:
         page.goto(live_server + "/login")
         page.fill("#email", admin.email)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from portfolio.extensions import db
 from portfolio.models import (
@@ -104,6 +105,45 @@ def test_block_validation_posts_a_completed_score_naming_the_decision(app, clien
     last = platform.scores[-1]
     assert last["activityProgress"] == "Completed" and last["gradingProgress"] == "FullyGraded"
     assert f"Bloc {BLOCK} validé" in last["comment"]
+
+
+def test_the_gradebook_ends_on_the_latest_score_when_two_posts_overlap(app, client, platform, course):
+    """A competency's post is still in flight when the block is validated: the validation's post waits for
+    it, then sends the block's score as it is now, so the gradebook's last score is the completed one."""
+    assess(client, course, f"{BLOCK}-C01")
+    wait_for_jobs(app)
+    learner_id = linked_user(platform, "learner-1").id
+    db.session.rollback()
+    hold = platform.score_hold = threading.Event()
+    responses = []
+    try:
+        assess(client, course, f"{BLOCK}-C02")
+        assert platform.score_held.wait(10)  # the competency's post (in progress, 100 %) is at the platform
+        # The validation, from another thread: on SQLite (one writer) the request itself waits for the
+        # first job's transaction; on PostgreSQL it commits and its job starts at once.
+        validation = threading.Thread(target=lambda: responses.append(client.post(
+            f"/learners/{learner_id}/blocks/{BLOCK}/validation", data={"comment": ""})))
+        validation.start()
+        # Until the validation's job posts (out of order) or waits for the first job (PostgreSQL shows
+        # it in pg_locks); on SQLite, a moment for the request to reach its wait.
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+        deadline = time.monotonic() + (10 if postgres else 0.5)
+        while time.monotonic() < deadline and not any(s["activityProgress"] == "Completed" for s in platform.scores):
+            if postgres and db.session.scalar(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")):
+                break
+            db.session.rollback()
+            time.sleep(0.02)
+        db.session.rollback()
+    finally:
+        hold.set()
+    validation.join(30)
+    assert responses and responses[0].status_code == 302, responses[0].get_data(as_text=True)
+    wait_for_jobs(app)
+    assert [(s["activityProgress"], s["scoreGiven"]) for s in platform.scores] == [
+        ("InProgress", 50.0), ("InProgress", 100.0), ("Completed", 100.0)]
+    stamps = [s["timestamp"] for s in platform.scores]
+    assert stamps == sorted(stamps)
 
 
 def test_an_existing_line_item_is_found_by_tag_and_resource_id(app, client, platform, course):

@@ -41,6 +41,7 @@ from portfolio.models import (
 )
 from portfolio.models.base import utcnow
 from portfolio.services.assessment import current_block_decision
+from portfolio.services.locks import lock_name
 from portfolio.services.lti import SCOPE_LINEITEM, SCOPE_SCORE, keys
 from portfolio.services.lti.background import RetryLater, dispatch
 from portfolio.services.lti.http import PlatformHttpError, request_json
@@ -153,6 +154,11 @@ def post_block_scores(learner_id: int, block_id: int, *, attempt: int = 1,
                       last: bool = True) -> tuple[int, list[str]]:
     """Post ``learner``'s current score on ``block`` to each of their courses; returns the count sent and
     the failures (each attempt is recorded in ``lti_score_posts``)."""
+    # One job at a time per learner and block, from before the score is read until the job commits:
+    # the jobs of two assessments committed in a row (a competency, then the block's validation) would
+    # otherwise read the score in one order and reach the gradebook in the other, leaving it on the
+    # older score. The second waits here, then reads (and sends) everything the first one could not see.
+    lock_name(f"lti-score:{learner_id}:{block_id}")
     learner, block = db.session.get(User, learner_id), db.session.get(Block, block_id)
     if learner is None or block is None:
         return 0, []
@@ -171,6 +177,8 @@ def post_block_scores(learner_id: int, block_id: int, *, attempt: int = 1,
         if post is None:
             post = LtiScorePost(context_id=context.id, user_id=learner.id, block_id=block.id, attempts=0)
             db.session.add(post)
+        # When the score was read (AGS: a platform keeps the score with the latest timestamp).
+        read_at = datetime.now(UTC).isoformat(timespec="microseconds")
         score = block_score(learner, block)
         post.attempts += 1
         post.score_given = score["scoreGiven"]
@@ -180,7 +188,7 @@ def post_block_scores(learner_id: int, block_id: int, *, attempt: int = 1,
             request_json("POST", url.split("?", 1)[0].rstrip("/") + "/scores", content_type=SCORE_TYPE,
                          headers={"Authorization": f"Bearer {token}"},
                          json={**score, "userId": link.subject,
-                               "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds")})
+                               "timestamp": read_at})
         except PlatformHttpError as exc:
             if exc.status == 401:
                 forget_tokens()
