@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from portfolio import create_app
 from portfolio.extensions import db, limiter
+from portfolio.jobs import wait_for_threads
 
 pytest_plugins = ["tests.storage_fixtures"]
 
@@ -212,6 +213,9 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         if not shared:
             _reset_database()
         yield
+        # Work the test's requests started on threads (no Redis) ends before the next test empties the
+        # database under it.
+        wait_for_threads(application)
         db.session.remove()
         if shared:
             _check_shared_world_unchanged(request.node.nodeid)

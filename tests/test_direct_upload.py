@@ -1,17 +1,20 @@
 """Large files straight to the bucket: a presigned POST pinned to key, size and type; the request that
 records it looks the object's size up, and the bytes are read back and checked (SHA-256) after the
-commit, by a job (inline without Redis), the file shown « vérification en cours » until then."""
+commit, by a job (on a thread of the process without Redis), the file shown « vérification en cours »
+until then."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 
 import pytest
 import requests
 
 from portfolio import unit_of_work
 from portfolio.extensions import db
+from portfolio.jobs import wait_for_threads
 from portfolio.models import Blob, Evidence, EvidenceStatus, Notification, PendingFile
 from portfolio.services import pending_files
 from portfolio.services.quota import used_bytes
@@ -64,7 +67,7 @@ def test_local_store_has_no_direct_path(app, world, login, client):
     assert "connect-src 'self';" in client.get("/evidence/new").headers["Content-Security-Policy"]
 
 
-def test_direct_upload_is_verified_then_recorded(s3_app, world, login, client):
+def test_direct_upload_is_verified_then_recorded(app, s3_app, world, login, client):
     login(world.learner)
     page = client.get("/evidence/new")
     assert "data-stage-url" in page.get_data(as_text=True)
@@ -79,6 +82,7 @@ def test_direct_upload_is_verified_then_recorded(s3_app, world, login, client):
     assert send_to_bucket(signed, content).status_code in (200, 201, 204)
     response = create_with(client, [(signed["key"], "mémoire.pdf", len(content))])
     assert response.status_code == 302, response.get_data(as_text=True)
+    wait_for_threads(app)
     evidence = db.session.scalar(db.select(Evidence))
     blob = evidence.files[0].blob
     assert evidence.files[0].filename == "mémoire.pdf"
@@ -124,7 +128,7 @@ def test_a_file_over_the_limit_is_refused_before_signing(app, s3_app, world, log
     assert "la limite est de 1000 o par fichier" in response.get_json()["error"]["message"]
 
 
-def test_the_api_offers_the_same_path(s3_app, world, client):
+def test_the_api_offers_the_same_path(app, s3_app, world, client):
     from portfolio.services.tokens import create_token
 
     _, raw = create_token(world.learner, "ci")
@@ -146,7 +150,8 @@ def test_the_api_offers_the_same_path(s3_app, world, client):
     assert [(p["filename"], p["size"], p["status"]) for p in created["pending_files"]] == [
         ("r.xml", len(content), "verifying")]
     assert created["pending_files"][0]["sha256"] == hashlib.sha256(content).hexdigest()
-    # ... and checked right after it (no Redis here: in the same process).
+    # ... and checked right after it (no Redis here: on a thread of the same process).
+    wait_for_threads(app)
     after = client.get(f"/api/v1/evidence/{created['id']}", headers=headers).get_json()
     assert after["pending_files"] == []
     assert after["files"][0]["sha256"] == hashlib.sha256(content).hexdigest()
@@ -225,7 +230,8 @@ def test_a_direct_upload_waits_for_its_check_then_counts(s3_app, world, login, c
 
 
 @pytest.mark.s3_enforcing
-def test_a_direct_upload_whose_sha256_does_not_match_is_deleted_and_its_owner_told(s3_app, world, client):
+def test_a_direct_upload_whose_sha256_does_not_match_is_deleted_and_its_owner_told(app, s3_app, world,
+                                                                                    client):
     """On Ceph RGW: the bytes in the bucket are not those announced (SHA-256): after the request the
     file is gone from the evidence and the store, its bytes back in the quota, and the owner notified."""
     from portfolio.services.tokens import create_token
@@ -244,6 +250,7 @@ def test_a_direct_upload_whose_sha256_does_not_match_is_deleted_and_its_owner_to
     assert response.status_code == 201, response.get_data(as_text=True)
     assert response.get_json()["pending_files"][0]["sha256"] == announced
 
+    wait_for_threads(app)
     db.session.expire_all()
     evidence = db.session.scalar(db.select(Evidence))
     assert evidence.files == [] and evidence.pending_files == []
@@ -310,16 +317,48 @@ def test_the_check_runs_on_the_queue_when_redis_is_set(app, s3_app, world, login
     assert evidence.files[0].blob.sha256 == hashlib.sha256(content).hexdigest()
 
 
-def test_an_unreachable_queue_checks_the_file_at_once(app, s3_app, world, login, client, monkeypatch):
+def test_an_unreachable_queue_still_checks_the_file(app, s3_app, world, login, client, monkeypatch):
     login(world.learner)  # before: signing in counts attempts in Redis when it is configured
     monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:1/0")
     content = b"no queue today" * 300
     signed = stage(client, "q.txt", len(content)).get_json()
     send_to_bucket(signed, content)
     assert create_with(client, [(signed["key"], "q.txt", len(content))]).status_code == 302
+    wait_for_threads(app)
     db.session.expire_all()
     evidence = db.session.scalar(db.select(Evidence))
     assert evidence.pending_files == [] and [f.filename for f in evidence.files] == ["q.txt"]
+
+
+def test_without_redis_the_response_does_not_wait_for_the_check(app, s3_app, world, login, client, monkeypatch):
+    """The check reads the whole object: it runs on a thread after the commit, and the request that
+    recorded the file answers while it is still running."""
+    started, release = threading.Event(), threading.Event()
+    verify = pending_files.verify_pending
+
+    def held(pending_id: int) -> str:
+        started.set()
+        assert release.wait(30)
+        return verify(pending_id)
+
+    monkeypatch.setattr(pending_files, "verify_pending", held)
+    login(world.learner)
+    content = b"%PDF-1.7\n" + b"checked later" * 500
+    signed = stage(client, "plus-tard.pdf", len(content)).get_json()
+    send_to_bucket(signed, content)
+    try:
+        response = create_with(client, [(signed["key"], "plus-tard.pdf", len(content))])
+        assert response.status_code == 302, response.get_data(as_text=True)
+        assert started.wait(10)  # the check had begun, and the answer did not wait for it
+        evidence = db.session.scalar(db.select(Evidence))
+        assert evidence.files == [] and [p.filename for p in evidence.pending_files] == ["plus-tard.pdf"]
+        assert "vérification en cours" in client.get(f"/evidence/{evidence.id}").get_data(as_text=True)
+    finally:
+        release.set()
+    wait_for_threads(app)
+    db.session.expire_all()
+    evidence = db.session.get(Evidence, evidence.id)
+    assert evidence.pending_files == [] and [f.filename for f in evidence.files] == ["plus-tard.pdf"]
 
 
 def test_the_api_list_reads_pending_files_in_one_query_for_all(app, world, client):

@@ -6,8 +6,8 @@ stored), so the store cannot vouch for the bytes. The request that records a pre
 looks the object up (its size, one HEAD: ``evidence._pend_staged``) and adds a ``PendingFile``; once
 it commits, :func:`verify_pending` reads the object once, computes its SHA-256 and sniffs its type,
 and either turns it into an evidence file (moved to its content-addressed key) or deletes it and tells
-the owner why. It runs on the RQ queue when ``REDIS_URL`` is set, else right after the commit, in the
-process that committed (as dossier exports do).
+the owner why. It runs on the RQ queue when ``REDIS_URL`` is set, else on a thread of the process that
+committed (``jobs.in_thread``), so that the response never waits for the read.
 
 Until then the evidence shows the file as « vérification en cours » and cannot be submitted
 (``evidence.ensure_verified``).
@@ -46,17 +46,25 @@ def verify_after_commit(pending_ids: Iterable[int]) -> None:
 
 
 def dispatch(pending_ids: list[int]) -> None:
-    """On the RQ queue when Redis is configured, else now. A queue that cannot be reached does the
-    check inline rather than leave the files pending."""
+    """On the RQ queue when Redis is configured, else on a thread of this process: never on the request
+    path. A queue that cannot be reached hands the check to the thread rather than leave it pending."""
     if current_app.config.get("REDIS_URL"):
         try:
             for pending_id in pending_ids:
                 jobs.enqueue(work_verify, pending_id, description=f"verify pending file {pending_id}")
             return
         except Exception:  # noqa: BLE001 — redis.ConnectionError and the like
-            log.exception("could not queue the check of pending files %s: checking them now", pending_ids)
+            log.exception("could not queue the check of pending files %s: checking them on a thread", pending_ids)
+    jobs.in_thread(verify_all, list(pending_ids), name="verify-pending-files")
+
+
+def verify_all(pending_ids: list[int]) -> None:
+    """Check each of these pending files (one unit of work each); a store that fails leaves it pending."""
     for pending_id in pending_ids:
-        verify_pending(pending_id)
+        try:
+            verify_pending(pending_id)
+        except StorageError:
+            log.exception("pending file %s: the store failed, it stays pending", pending_id)
 
 
 def work_verify(pending_id: int) -> str:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from portfolio.extensions import db
+from portfolio.jobs import wait_for_threads
 from portfolio.models import (
     Block,
     CohortMembership,
@@ -23,7 +24,6 @@ from portfolio.models import (
     ScoreStatus,
 )
 from portfolio.services.lti import ags
-from portfolio.services.lti.background import wait_for_jobs
 from tests.lti.conftest import launch, linked_user
 from tests.lti.simulator import INSTRUCTOR, LEARNER
 
@@ -37,7 +37,7 @@ def _fast_retries(app):  # type: ignore[no-untyped-def]
     app.config["LTI_ROSTER_SYNC_INTERVAL"] = 10**6  # launches do not sync the roster unless a test asks
     ags.forget_tokens()
     yield
-    wait_for_jobs(app)
+    wait_for_threads(app)
     app.config["LTI_AGS_RETRY_DELAYS"], app.config["LTI_ROSTER_SYNC_INTERVAL"] = saved
 
 
@@ -51,9 +51,9 @@ def course(app, client, platform, registered):  # type: ignore[no-untyped-def]
     app.config["LTI_ROSTER_SYNC_INTERVAL"] = 0
     platform.members = [platform.member_entry(platform.people[s]) for s in ("learner-1", "teacher-1")]
     assert launch(app.test_client(), platform, "learner-1").status_code == 302
-    wait_for_jobs(app)  # the first launch synchronised the roster in the background
+    wait_for_threads(app)  # the first launch synchronised the roster in the background
     assert launch(client, platform, "teacher-1").status_code == 302
-    wait_for_jobs(app)  # ... and so did the teacher's (interval 0): its job must not overlap the test's
+    wait_for_threads(app)  # ... and so did the teacher's (interval 0): its job must not overlap the test's
     app.config["LTI_ROSTER_SYNC_INTERVAL"] = 10**6
     learner = linked_user(platform, "learner-1")
     with app.test_request_context():
@@ -75,7 +75,7 @@ def assess(client, item: Evidence, code: str, level: str = "acquired"):  # type:
 def test_an_assessment_posts_the_block_score_after_the_commit(app, client, platform, course):
     response = assess(client, course, f"{BLOCK}-C01")
     assert response.status_code == 302
-    wait_for_jobs(app)
+    wait_for_threads(app)
     [item] = platform.line_items
     assert item["resourceId"] == f"block:{BLOCK}" and item["tag"] == "portfolio-block"
     assert item["scoreMaximum"] == 100
@@ -89,7 +89,7 @@ def test_an_assessment_posts_the_block_score_after_the_commit(app, client, platf
     assert len(token_calls) == 1 and token_calls[0]["grant_type"] == "client_credentials"
     # A second assessment: the line item is reused, the token too (cached until it expires).
     assess(client, course, f"{BLOCK}-C02")
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert len(platform.line_items) == 1
     assert len([c for c in platform.calls_to("/token") if score_scope in c.form()["scope"].split()]) == 1
     assert platform.scores[-1]["scoreGiven"] == 100.0
@@ -101,7 +101,7 @@ def test_block_validation_posts_a_completed_score_naming_the_decision(app, clien
     learner = linked_user(platform, "learner-1")
     response = client.post(f"/learners/{learner.id}/blocks/{BLOCK}/validation", data={"comment": ""})
     assert response.status_code == 302, response.get_data(as_text=True)
-    wait_for_jobs(app)
+    wait_for_threads(app)
     last = platform.scores[-1]
     assert last["activityProgress"] == "Completed" and last["gradingProgress"] == "FullyGraded"
     assert f"Bloc {BLOCK} validé" in last["comment"]
@@ -111,7 +111,7 @@ def test_the_gradebook_ends_on_the_latest_score_when_two_posts_overlap(app, clie
     """A competency's post is still in flight when the block is validated: the validation's post waits for
     it, then sends the block's score as it is now, so the gradebook's last score is the completed one."""
     assess(client, course, f"{BLOCK}-C01")
-    wait_for_jobs(app)
+    wait_for_threads(app)
     learner_id = linked_user(platform, "learner-1").id
     db.session.rollback()
     hold = platform.score_hold = threading.Event()
@@ -139,7 +139,7 @@ def test_the_gradebook_ends_on_the_latest_score_when_two_posts_overlap(app, clie
         hold.set()
     validation.join(30)
     assert responses and responses[0].status_code == 302, responses[0].get_data(as_text=True)
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert [(s["activityProgress"], s["scoreGiven"]) for s in platform.scores] == [
         ("InProgress", 50.0), ("InProgress", 100.0), ("Completed", 100.0)]
     stamps = [s["timestamp"] for s in platform.scores]
@@ -150,7 +150,7 @@ def test_an_existing_line_item_is_found_by_tag_and_resource_id(app, client, plat
     platform.line_items.append({"id": platform.url("/ags/course-101/lineitems/77"), "resourceId": f"block:{BLOCK}",
                                 "tag": "portfolio-block", "scoreMaximum": 100, "label": "déjà là"})
     assess(client, course, f"{BLOCK}-C01")
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert len(platform.line_items) == 1
     assert platform.scores[0]["lineitem"].endswith("/lineitems/77")
     assert db.session.scalar(select(LtiLineItem.url)).endswith("/lineitems/77")
@@ -164,21 +164,21 @@ def test_the_request_never_waits_for_the_gradebook(app, client, platform, course
         assert platform.scores == []  # answered while the post is still held by the platform
     finally:
         platform.score_gate.set()
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert len(platform.scores) == 1
 
 
 def test_a_rolled_back_assessment_posts_nothing(app, client, platform, course):
     response = assess(client, course, "RNCP28754BC01-C01")  # not tagged on this evidence: refused
     assert response.status_code in (302, 400)
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert platform.scores == [] and not [c for c in platform.calls_to("/token") if "score" in c.form()["scope"]]
 
 
 def test_gradebook_failures_are_retried_with_back_off_then_recorded(app, client, platform, course):
     platform.fail_scores = 2  # two 503s, then it works
     assess(client, course, f"{BLOCK}-C01")
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert len(platform.scores) == 1
     score_calls = [c for c in platform.calls if c.path.endswith("/scores")]
     assert len(score_calls) == 3
@@ -190,7 +190,7 @@ def test_gradebook_failures_are_retried_with_back_off_then_recorded(app, client,
 def test_a_gradebook_that_stays_down_leaves_a_failed_record(app, client, platform, course):
     platform.fail_scores = 10
     assess(client, course, f"{BLOCK}-C01")
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert platform.scores == []
     post = db.session.scalar(select(LtiScorePost))
     db.session.refresh(post)
@@ -250,13 +250,13 @@ def test_inactive_members_leave_and_the_roster_is_synced_on_launch_throttled(app
     app.config["LTI_ROSTER_SYNC_INTERVAL"] = 0
     before = len(platform.calls_to("/nrps"))
     assert launch(app.test_client(), platform, "teacher-1").status_code == 302
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert len(platform.calls_to("/nrps")) == before + 1
     learner = linked_user(platform, "learner-1")
     assert db.session.scalar(select(CohortMembership).where(CohortMembership.user_id == learner.id)) is None
     app.config["LTI_ROSTER_SYNC_INTERVAL"] = 3600
     assert launch(app.test_client(), platform, "teacher-1").status_code == 302
-    wait_for_jobs(app)
+    wait_for_threads(app)
     assert len(platform.calls_to("/nrps")) == before + 1  # synced a moment ago: not again
 
 

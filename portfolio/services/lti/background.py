@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
+from flask import current_app, has_app_context
 from rq import Retry as RqRetry
 from rq import get_current_job
 
 from portfolio import unit_of_work
-from portfolio.extensions import db
-from portfolio.jobs import _worker_app, export_queue
+from portfolio.jobs import _worker_app, export_queue, in_thread
 
 log = logging.getLogger("portfolio")
-_THREADS = "portfolio.lti.threads"
 
 
 class Retry(RuntimeError):
@@ -75,41 +72,22 @@ def _delays() -> list[int]:
 
 def dispatch(name: str, *args: Any) -> None:
     """Start the job now (call it from an after-commit callback)."""
-    # current_app is a LocalProxy, which Flask types as the Flask app it stands for.
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
     delays = _delays()
-    if app.config.get("REDIS_URL"):
+    if current_app.config.get("REDIS_URL"):
         export_queue().enqueue(rq_entry, name, *args, retry=RqRetry(max=len(delays), interval=delays or 0),
                                job_timeout=300, description=f"lti {name.rsplit('.', 1)[-1]}")
         return
-    thread = threading.Thread(target=_run_inline, args=(app, name, args, delays), daemon=True,
-                              name=f"lti-{name.rsplit('.', 1)[-1]}")
-    app.extensions.setdefault(_THREADS, []).append(thread)
-    thread.start()
+    in_thread(_run_inline, name, args, delays, name=f"lti-{name.rsplit('.', 1)[-1]}", daemon=True)
 
 
-def _run_inline(app: Flask, name: str, args: tuple, delays: list[int]) -> None:
-    with app.app_context():
+def _run_inline(name: str, args: tuple, delays: list[int]) -> None:
+    for attempt in range(1, len(delays) + 2):
+        last = attempt > len(delays)
         try:
-            for attempt in range(1, len(delays) + 2):
-                last = attempt > len(delays)
-                try:
-                    run_job(name, *args, attempt=attempt, last=last)
-                    return
-                except Retry:
-                    if last:
-                        log.warning("LTI job %s%r failed after %d attempts", name, args, attempt)
-                        return
-                    time.sleep(delays[attempt - 1])
-                except Exception:
-                    log.exception("LTI job %s%r failed", name, args)
-                    return
-        finally:
-            db.session.remove()
-
-
-def wait_for_jobs(app: Flask, timeout: float = 30) -> None:
-    """Wait for this process's inline jobs (tests, and a clean shutdown)."""
-    for thread in list(app.extensions.get(_THREADS, [])):
-        thread.join(timeout)
-    app.extensions[_THREADS] = [t for t in app.extensions.get(_THREADS, []) if t.is_alive()]
+            run_job(name, *args, attempt=attempt, last=last)
+            return
+        except Retry:
+            if last:
+                log.warning("LTI job %s%r failed after %d attempts", name, args, attempt)
+                return
+            time.sleep(delays[attempt - 1])
