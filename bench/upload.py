@@ -743,8 +743,9 @@ class Bench:
                            timeout=transfer_timeout(size), scratch=self.scratch)
                 if put.status not in (200, 201, 204):
                     raise BenchError(f"the presigned POST to {offer['url']} answered {put.status}: {short(put.body)}")
-                # 3. Record the evidence from the staged object (the app looks its size up, then reads it
-                #    back once to check its SHA-256: in the background with Redis, after the commit here).
+                # 3. Record the evidence from the staged object (the app looks its size up; it reads the
+                #    object back once to check its SHA-256 after the response: on RQ with Redis, on a
+                #    thread of the worker here).
                 record = curl([*self.auth(app), "-F", "title=bench", "-F", "kind=other",
                                "-F", f"staged={offer['key']}", f"{server.base}/api/v1/evidence"],
                               timeout=transfer_timeout(size), scratch=self.scratch)
@@ -756,14 +757,21 @@ class Bench:
             self._finish(row, server, io_before, meter)
             row.client_to_app = ask.uploaded + record.uploaded
             # The 201 lists the file under pending_files: its bytes are checked once the request has
-            # committed (on RQ with Redis; here, without Redis, in the same worker right after the
-            # commit, before the response goes out). The evidence read afterwards has it as a file.
+            # committed, while the response goes out. The evidence is read until the file is kept.
             evidence_id = int(json.loads(record.body)["id"])
-            after = curl([*self.auth(app), f"{server.base}/api/v1/evidence/{evidence_id}"], timeout=60,
-                         scratch=self.scratch)
-            evidence = json.loads(after.body)
-            if evidence.get("pending_files"):
-                raise BenchError("the staged file is still pending after the request (no Redis: checked inline)")
+            started = time.perf_counter()
+            deadline = started + transfer_timeout(size)
+            while True:
+                after = curl([*self.auth(app), f"{server.base}/api/v1/evidence/{evidence_id}"], timeout=60,
+                             scratch=self.scratch)
+                evidence = json.loads(after.body)
+                if not evidence.get("pending_files"):
+                    break
+                if time.perf_counter() > deadline:
+                    raise BenchError("the staged file was still being checked after "
+                                     f"{transfer_timeout(size)} s")
+                time.sleep(0.05)
+            row.detail = (row.detail or {}) | {"check_seconds": time.perf_counter() - started}
             self._check_stored(evidence, size)
             self._delete_evidence(app, server, record.body)
         return row.done(ask.seconds + put.seconds + record.seconds)
@@ -1018,10 +1026,11 @@ class Bench:
             if r.path == "boto3 direct" and copy is not None:
                 out.append(f"{r.backend} {human(r.size)}: one CopyObject of the object on the S3 server took "
                            f"{copy:.2f} s")
-            steps = [median(n) for n in ("ask_seconds", "upload_seconds", "record_seconds")]
+            steps = [median(n) for n in ("ask_seconds", "upload_seconds", "record_seconds", "check_seconds")]
             if r.path == "presigned" and None not in steps:
                 out.append(f"{r.backend} {human(r.size)} presigned: ask {steps[0]:.2f} s + POST to the store "
-                           f"{steps[1]:.2f} s + record (the app reads the object back) {steps[2]:.2f} s")
+                           f"{steps[1]:.2f} s + record {steps[2]:.2f} s; then, after the response, the app "
+                           f"reads the object back (SHA-256) in {steps[3]:.2f} s")
         return out
 
     def meta(self) -> dict[str, Any]:
