@@ -329,6 +329,26 @@ def test_failure_mid_stream_leaves_nothing(storage: Storage) -> None:
     assert_nothing_left(storage)
 
 
+def test_a_refused_multipart_start_fails_the_upload_and_sends_no_part(storage: Storage, monkeypatch) -> None:
+    """CreateMultipartUpload runs beside the receiving: when it fails, the parts waiting for its upload id
+    are not sent, the upload fails with the store's error, and nothing is left."""
+    if not isinstance(storage, S3Storage):
+        pytest.skip("parts are an S3 matter")
+    storage.part_size = 8 * MiB
+
+    def refuse(key: str, media_type: str) -> str:
+        time.sleep(0.2)  # the first parts are queued behind it meanwhile
+        raise StorageUnavailable("the S3 server is failing (SlowDown): try again later")
+
+    monkeypatch.setattr(storage, "_start_multipart", refuse)
+    parts = count_calls(storage, "UploadPart")
+    stream = GeneratedStream(5 * 8 * MiB)
+    with pytest.raises(StorageUnavailable, match="SlowDown"):
+        storage.put_stream(stream)
+    assert parts[0] == 0
+    assert_nothing_left(storage)
+
+
 def test_copy_beyond_the_copy_object_limit_uses_multipart_copy(storage: Storage) -> None:
     if not isinstance(storage, S3Storage):
         pytest.skip("server-side copy is an S3 matter")

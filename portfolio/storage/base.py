@@ -23,7 +23,7 @@ from portfolio.storage.sniff import SNIFF_SIZE, sniff_media_type
 MiB = 1024 * 1024
 BLOB_PREFIX = "blobs/"
 TMP_PREFIX = "tmp/"
-#: Large uploads completed under their own key (S3 multipart): see ``S3Storage._start_multipart``.
+#: Large uploads completed under their own key (S3 multipart): see ``_S3Writer._send`` in ``storage/s3.py``.
 MULTIPART_PREFIX = f"{BLOB_PREFIX}m/"
 
 # Segments start with an alphanumeric, so "." / ".." / hidden names can never form a key.

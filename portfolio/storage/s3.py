@@ -184,15 +184,12 @@ class S3Storage:
                 self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data, ContentType=media_type)
         return StoredBlob(sha256, len(data), key, media_type, created)
 
-    def _start_multipart(self, media_type: str) -> tuple[str, str]:
-        # Completed under its own final key: its SHA-256 is known only at the end, and a CopyObject to
-        # ``blobs/<sha>`` would cost the server another pass over the object (0.5 s per GiB on Ceph).
-        key = f"{MULTIPART_PREFIX}{uuid.uuid4().hex}"
+    def _start_multipart(self, key: str, media_type: str) -> str:
+        """Start a multipart upload to ``key``; its upload id."""
         with self._errors("start an upload"):
-            upload_id = self.client.create_multipart_upload(
+            return self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self._full(key), ContentType=media_type
             )["UploadId"]
-        return key, upload_id
 
     def _complete_multipart(self, key: str, upload_id: str, parts: list[dict]) -> None:
         with self._errors("finish an upload"):
@@ -459,7 +456,7 @@ class _S3Writer(BlobWriter):
         self._fill = 0
         self._sha = hashlib.sha256()
         self._key: str | None = None
-        self._upload_id: str | None = None
+        self._started: Future[str] | None = None  # CreateMultipartUpload: its upload id
         self._number = 0
         self._parts: list[dict] = []
         self._sending: deque[tuple[bytearray, bool, Future, Future]] = deque()
@@ -485,21 +482,40 @@ class _S3Writer(BlobWriter):
 
     def _send(self, part: bytearray, *, last: bool = False) -> None:
         concurrency = self._s3.part_concurrency
-        if self._upload_id is None:
-            self._key, self._upload_id = self._s3._start_multipart(
-                sniff_media_type(bytes(self._head), self.filename))
+        if self._started is None:
+            # Completed under its own final key: its SHA-256 is known only at the end, and a CopyObject
+            # to ``blobs/<sha>`` would cost the server another pass over the object (0.5 s per GiB on Ceph).
+            self._key = f"{MULTIPART_PREFIX}{uuid.uuid4().hex}"
             # One thread more than the parts sent while receiving: a part that fills while they are
             # under way goes out at once instead of waiting for a thread.
             self._pool = ThreadPoolExecutor(max_workers=concurrency + 1, thread_name_prefix="s3-part")
             self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-hash")
-        assert self._pool is not None and self._hasher is not None and self._key is not None
+            # Started on a part thread: receiving goes on meanwhile (a round trip, 10-15 ms on RGW),
+            # and the first part waits for its upload id there.
+            self._started = self._pool.submit(self._s3._start_multipart, self._key,
+                                              sniff_media_type(bytes(self._head), self.filename))
+        assert self._pool is not None and self._hasher is not None
         self._number += 1
         # hashlib releases the GIL on large buffers: hashing overlaps with receiving and sending.
         hashed = self._hasher.submit(self._sha.update, part)
-        sent = self._pool.submit(self._s3._upload_part, self._key, self._upload_id, self._number, part)
+        sent = self._pool.submit(self._upload_part, self._number, part)
         self._sending.append((part, not last, hashed, sent))
         while len(self._sending) > concurrency:
             self._collect()
+
+    def _upload_part(self, number: int, part: bytearray) -> dict:
+        assert self._started is not None and self._key is not None
+        return self._s3._upload_part(self._key, self._started.result(), number, part)
+
+    def _abort(self) -> None:
+        """Abort the multipart upload, if it was started (its parts are deleted)."""
+        if self._started is None or self._key is None:
+            return
+        try:
+            upload_id = self._started.result()
+        except BaseException:  # noqa: BLE001 (never started, or cancelled before it ran: nothing to abort)
+            return
+        self._s3._abort_upload(self._key, upload_id)
 
     def _collect(self) -> None:
         """Wait for the oldest part (hashed and sent), and give its buffer back to the pool."""
@@ -510,7 +526,7 @@ class _S3Writer(BlobWriter):
             _buffers.give_back(part)
 
     def _complete_later(self, media_type: str) -> PendingBlob:
-        if self._upload_id is None:
+        if self._started is None:
             data = self._buffer
             if len(data) != self._fill:  # a kept buffer, larger than the file: copied, kept for later
                 data = bytearray(memoryview(self._buffer)[:self._fill])
@@ -537,16 +553,16 @@ class _S3Writer(BlobWriter):
     def _finish_parts(self) -> None:
         """On the hash thread, once every part is hashed: wait for the parts, then complete the upload;
         on any error leave no parts behind."""
-        assert self._pool is not None and self._key is not None and self._upload_id is not None
+        assert self._pool is not None and self._key is not None and self._started is not None
         try:
             while self._sending:
                 self._collect()
             self._pool.shutdown(wait=True)
-            self._s3._complete_multipart(self._key, self._upload_id, self._parts)
+            self._s3._complete_multipart(self._key, self._started.result(), self._parts)
         except BaseException:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._sending.clear()  # buffers a cancelled part may still hold are not reused
-            self._s3._abort_upload(self._key, self._upload_id)
+            self._abort()
             raise
 
     def _shutdown(self) -> None:
@@ -560,8 +576,7 @@ class _S3Writer(BlobWriter):
         self._shutdown()
         self._sending.clear()  # buffers a cancelled part may still hold are not reused
         self._buffer = bytearray()
-        if self._upload_id is not None and self._key is not None:
-            self._s3._abort_upload(self._key, self._upload_id)
+        self._abort()
 
 
 def _config(addressing: Addressing) -> Config:
