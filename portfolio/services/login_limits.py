@@ -5,7 +5,7 @@ account it names (``LOGIN_ACCOUNT_RATE_LIMIT``, whether that account exists or n
 sign-in clears the account's count, never the address's. Past a limit the attempt is refused — even
 with the right password — until the window passes.
 
-The counts live in Redis when ``PORTFOLIO_REDIS_URL`` is set (fixed windows, ``INCR`` + ``EXPIRE``), in the
+The counts live in Redis when ``PORTFOLIO_REDIS_URL`` is set (a sliding log per key in a sorted set), in the
 database otherwise (the ``login_attempts`` table): in both cases every gunicorn worker and every machine
 sees the same counts. The same counters limit the password tries on a share link (scope ``share``, keyed
 by the link, ``SHARE_PASSWORD_RATE_LIMIT``). In the database, an attempt is inserted and committed on its
@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import math
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -70,20 +71,31 @@ def _prefix() -> str:
     return current_app.config.get("LOGIN_LIMIT_PREFIX") or "portfolio:login"
 
 
+def _redis_name(scope: str, key: str) -> str:
+    return f"{_prefix()}:{scope}:{key}"
+
+
 def _hit_redis(client, scope: str, key: str) -> Refusal | None:
+    """The database's sliding log in a sorted set: every attempt's time, those within each window counted.
+
+    One ``MULTI``/``EXEC`` per attempt, so parallel attempts each count every earlier one; no window edge
+    where the count starts again (fixed windows let twice the limit through across an edge).
+    """
+    limits = _limits(scope)
     now = time.time()
-    pipe = client.pipeline()
-    windows = []
-    for amount, seconds in _limits(scope):
-        start = int(now // seconds) * seconds
-        name = f"{_prefix()}:{scope}:{key}:{seconds}:{start}"
-        pipe.incr(name)
-        pipe.expire(name, seconds + 1)
-        windows.append((amount, seconds, start))
-    counts = pipe.execute()[0::2]
-    for (amount, seconds, start), count in zip(windows, counts, strict=True):
-        if count > amount:
-            return Refusal(scope, max(1, int(start + seconds - now)))
+    longest = max(seconds for _amount, seconds in limits)
+    name = _redis_name(scope, key)
+    pipe = client.pipeline(transaction=True)
+    pipe.zadd(name, {uuid.uuid4().hex: now})
+    pipe.zremrangebyscore(name, "-inf", f"({now - longest}")
+    pipe.expire(name, longest + 1)
+    for amount, seconds in limits:
+        pipe.zrangebyscore(name, f"({now - seconds}", "+inf", start=0, num=amount + 1, withscores=True)
+    windows = pipe.execute()[3:]
+    for (amount, seconds), rows in zip(limits, windows, strict=True):
+        if len(rows) > amount:
+            oldest = rows[0][1]
+            return Refusal(scope, max(1, int(oldest + seconds - now)))
     return None
 
 
@@ -145,9 +157,7 @@ def _clear(scope: str, value: str) -> None:
     key = _key(scope, value)
     client = _redis()
     if client is not None:
-        now = time.time()
-        client.delete(*[f"{_prefix()}:{scope}:{key}:{seconds}:{int(now // seconds) * seconds}"
-                        for _amount, seconds in _limits(scope)])
+        client.delete(_redis_name(scope, key))
         return
     # In the request's transaction (which already holds the write lock on SQLite): it commits with the sign-in.
     db.session.execute(delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.key == key))

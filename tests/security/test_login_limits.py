@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -17,12 +18,28 @@ from tests.conftest import TEST_PASSWORD, make_config, new_app
 WRONG = "not the password at all"  # noqa: S105
 
 
-@pytest.fixture
-def limited(app):  # type: ignore[no-untyped-def]
-    saved = app.config["LOGIN_RATE_LIMIT"], app.config["LOGIN_ACCOUNT_RATE_LIMIT"]
+REDIS = "redis://127.0.0.1:6379/0"
+SETTINGS = ("LOGIN_RATE_LIMIT", "LOGIN_ACCOUNT_RATE_LIMIT", "REDIS_URL", "LOGIN_LIMIT_PREFIX")
+
+
+def _redis_or_skip() -> None:
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(REDIS, socket_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+
+
+@pytest.fixture(params=["database", "redis"])
+def limited(request, app):  # type: ignore[no-untyped-def]
+    """The app with small limits, counted in the database or in Redis (each test runs on both)."""
+    saved = {name: app.config.get(name) for name in SETTINGS}
     app.config["LOGIN_RATE_LIMIT"], app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "8 per minute", "3 per minute"
+    if request.param == "redis":
+        _redis_or_skip()
+        app.config["REDIS_URL"], app.config["LOGIN_LIMIT_PREFIX"] = REDIS, f"test:{uuid.uuid4().hex}"
     yield app
-    app.config["LOGIN_RATE_LIMIT"], app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = saved
+    app.config.update(saved)
 
 
 def _attempt(app, email: str, password: str, address: str):  # type: ignore[no-untyped-def]
@@ -80,6 +97,29 @@ def test_parallel_attempts_cannot_pass_the_account_limit_together(limited, make_
     assert sorted(results) == [422] * 3 + [429] * 7
 
 
+
+def test_the_count_does_not_start_again_at_a_clock_edge(limited, make_user):
+    """A sliding window: three tries just before a round time still count just after it (a fixed window,
+    cut at multiples of its length, would let three more through at once)."""
+    limited.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "3 per 4 seconds"
+    for round_ in range(5):
+        email = make_user(f"edge{round_}@example.org", "learner").email
+        time.sleep((2.0 - time.time() % 4) % 4)  # the middle of a 4-second period
+        started = time.time()
+        codes = [_attempt(limited, email, WRONG, f"192.0.2.{10 * round_ + i}").status_code for i in range(3)]
+        if time.time() // 4 != started // 4:
+            continue  # the tries themselves crossed the edge: again, on a new account
+        time.sleep(4 - time.time() % 4 + 0.1)  # just past the edge, under 4 s after the first try
+        assert time.time() - started < 4
+        codes.append(_attempt(limited, email, WRONG, f"192.0.2.{10 * round_ + 5}").status_code)
+        assert codes == [422, 422, 422, 429]
+        refused = time.time()
+        time.sleep(4.1)  # every try, the refused one too, has left the window
+        assert _attempt(limited, email, WRONG, f"192.0.2.{10 * round_ + 6}").status_code == 422
+        assert time.time() - refused < 8
+        return
+    pytest.fail("three sign-in attempts never fitted in two seconds")
+
 _WORKER = """
 import json, sys
 from tests.conftest import make_config
@@ -108,12 +148,8 @@ def _other_worker(database_url: str, tmp_path, **config) -> list[int]:  # type: 
 def test_the_limit_holds_across_worker_processes(app, database_url, tmp_path, make_user, backend):
     extra: dict = {"SECRET_KEY": "one secret shared by every worker " + uuid.uuid4().hex}
     if backend == "redis":
-        redis = pytest.importorskip("redis")
-        try:
-            redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=1).ping()
-        except redis.RedisError:
-            pytest.skip("no Redis on 127.0.0.1:6379")
-        extra |= {"REDIS_URL": "redis://127.0.0.1:6379/0", "LOGIN_LIMIT_PREFIX": f"test:{uuid.uuid4().hex}"}
+        _redis_or_skip()
+        extra |= {"REDIS_URL": REDIS, "LOGIN_LIMIT_PREFIX": f"test:{uuid.uuid4().hex}"}
     make_user("shared@example.org", "learner")
     assert _other_worker(database_url, tmp_path, **extra) == [422, 422, 422]
     here = new_app(make_config(database_url, tmp_path, LOGIN_RATE_LIMIT="100 per minute",
