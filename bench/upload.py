@@ -931,6 +931,7 @@ class Bench:
                                   "connections open (moto closes each one)")
             env = s3_process_env(s3, self.scratch)
             parts = f"&parts={self.args.parts}" if self.args.parts else ""
+            parts += f"&part_mib={self.args.part_mib}" if self.args.part_mib else ""
             app = App(self.scratch / "app-s3", f"s3://{bucket}/evidence?addressing=path{parts}", env, max(files))
             log("s3 backend: setting up the app")
             app.set_up()
@@ -1083,7 +1084,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, metavar="N",
                         help="rounds run first and not counted, per size (default 1)")
     parser.add_argument("--parts", type=int, metavar="N",
-                        help="the app's S3 parts in flight per upload (?parts=N; default: the app's, 4)")
+                        help="the app's S3 parts in flight per upload (?parts=N; default: the app's, 2)")
+    parser.add_argument("--part-mib", type=int, metavar="M",
+                        help="the app's S3 part size after the first ones (?part_mib=M; default: the app's, 32)")
     parser.add_argument("--json", metavar="OUT", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (files, logs, DBs)")
     args = parser.parse_args(argv)
