@@ -50,6 +50,8 @@ ROUNDS = int(os.environ.get("PORTFOLIO_RACE_ROUNDS", "20"))
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 #: What each test saw, by outcome (printed with ``-s``; the report quotes these counts).
 SEEN: dict[str, Counter] = {}
+#: The log of the gunicorn serving the module now, if it is gunicorn (quoted when a pair fails).
+SERVER_LOG: list[Path] = []
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +115,14 @@ def _gunicorn(database_url: str, tmp_path: Path, settings: dict) -> Iterator[str
             and not isinstance(value, bool)}
     env |= {"PORTFOLIO_WTF_CSRF_ENABLED": "true", "PORTFOLIO_INSTANCE_PATH": str(tmp_path)}
     log = (tmp_path / "gunicorn.log").open("wb")
+    SERVER_LOG[:] = [tmp_path / "gunicorn.log"]
+    # --keep-alive outlasts any pause of a test: each Browser keeps its connection between requests,
+    # and with gunicorn's 2 s a POST sent as the server drops the idle connection is answered by a
+    # close (RemoteDisconnected), which requests does not retry (a browser would).
     process = subprocess.Popen(  # noqa: S603
         [str(Path(sys.executable).with_name("gunicorn")), "--workers", "2", "--worker-class", "gthread",
-         "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "120", "--no-control-socket",
+         "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "120", "--keep-alive", "600",
+         "--no-control-socket",
          "portfolio:create_app()"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(Path(__file__).parents[2]))
     base = f"http://127.0.0.1:{port}"
@@ -139,6 +146,7 @@ def _gunicorn(database_url: str, tmp_path: Path, settings: dict) -> Iterator[str
             process.kill()
             process.wait()
         log.close()
+        SERVER_LOG.clear()
 
 
 @pytest.fixture
@@ -190,7 +198,9 @@ def fire(*calls: Callable[[], requests.Response]) -> list[int]:
     for thread in threads:
         thread.join(timeout=180)
     db.session.expire_all()
-    assert all(isinstance(s, int) and s < 500 for s in statuses), statuses
+    if not all(isinstance(s, int) and s < 500 for s in statuses):
+        served = "".join(path.read_text(errors="replace")[-4000:] for path in SERVER_LOG)
+        pytest.fail(f"{statuses}\n{served}")
     return statuses  # type: ignore[return-value]
 
 
