@@ -97,6 +97,8 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # Above this size, and when the store is S3, the browser sends the file straight to the bucket.
         "DIRECT_UPLOAD_THRESHOLD": 8 * 1024 * 1024,
         "STORAGE_SWEEP_GRACE_SECONDS": 24 * 3600,
+        # A file sent straight to the bucket still unchecked after this long: `storage recheck` checks it again.
+        "PENDING_RECHECK_SECONDS": 600,
         "STORAGE_CHECK_AT_STARTUP": True,
         # GDPR: who is responsible, whom to write to, and retention periods in days (see services/privacy).
         "PRIVACY_CONTROLLER": "l'établissement de formation",
@@ -184,6 +186,7 @@ def validate_config(config: dict[str, Any]) -> None:
             and isinstance(config.get("MAX_FILES_PER_EVIDENCE"), int):
         config["MAX_UPLOAD_REQUEST_SIZE"] = config["MAX_FILE_SIZE"] * config["MAX_FILES_PER_EVIDENCE"] + (1 << 20)
     for key in ("MAX_FILE_SIZE", "MAX_FILES_PER_EVIDENCE", "MAX_BYTES_PER_USER", "STORAGE_SWEEP_GRACE_SECONDS",
+                "PENDING_RECHECK_SECONDS",
                 "DIRECT_UPLOAD_THRESHOLD", "MAX_UPLOAD_REQUEST_SIZE", "MAX_REQUEST_SIZE", "MAX_FORM_FIELDS_SIZE"):
         value = config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

@@ -410,3 +410,90 @@ def test_the_sweep_keeps_a_file_whose_check_has_not_run(s3_app, world, login, cl
     assert create_with(client, [(signed["key"], "late.txt", len(content))]).status_code == 302
     # With no grace at all, every object is old enough: the pending file's is still kept.
     assert signed["key"] not in {o.key for o in find_orphans(s3_app, timedelta(seconds=-60))}
+
+
+def _pend(client, name: str, content: bytes, **extra) -> PendingFile:  # type: ignore[no-untyped-def]
+    """A file sent to the bucket and recorded as pending; its check held back (see _held_back)."""
+    signed = stage(client, name, len(content)).get_json()
+    assert send_to_bucket(signed, content).status_code in (200, 201, 204)
+    assert create_with(client, [(signed["key"], name, len(content))], title=name, **extra).status_code == 302
+    return db.session.scalar(db.select(PendingFile).where(PendingFile.staged_key == signed["key"]))
+
+
+def _age(pending: PendingFile, seconds: int) -> None:
+    from datetime import timedelta
+
+    from portfolio.models.base import utcnow
+
+    db.session.execute(db.update(PendingFile).where(PendingFile.id == pending.id)
+                       .values(created_at=utcnow() - timedelta(seconds=seconds)))
+    db.session.commit()
+
+
+def test_recheck_runs_again_the_checks_that_never_ended(app, s3_app, world, login, client, runner, monkeypatch):
+    """The process stopped before its thread checked the files (held back here): `storage recheck`
+    checks those pending longer than PORTFOLIO_PENDING_RECHECK_SECONDS, and only those, each way."""
+    _held_back(monkeypatch)
+    login(world.learner)
+    good = b"%PDF-1.7\n" + b"le rapport de stage " * 2000
+    stuck = _pend(client, "stage.pdf", good)
+    wrong = _pend(client, "journal.txt", b"what reached the bucket" * 500,
+                  staged_sha256=hashlib.sha256(b"what the client meant to send").hexdigest())
+    young = _pend(client, "recent.txt", b"sent a minute ago" * 300)
+    ids = {"stuck": stuck.id, "wrong": wrong.id, "young": young.id}
+    _age(stuck, 3600)
+    _age(wrong, 601)
+    _age(young, 60)
+    assert app.config["PENDING_RECHECK_SECONDS"] == 600
+
+    listed = runner.invoke(args=["storage", "recheck", "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    assert "« stage.pdf »" in listed.output and "« journal.txt »" in listed.output
+    assert "recent.txt" not in listed.output and "2 fichiers en attente (simulation)" in listed.output
+    db.session.expire_all()
+    assert db.session.scalar(db.select(db.func.count()).select_from(PendingFile)) == 3  # nothing checked
+
+    result = runner.invoke(args=["storage", "recheck"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == ("2 fichiers en attente vérifiés : 1 accepté, 1 refusé, "
+                                     "0 toujours en attente.")
+    db.session.expire_all()
+    assert db.session.get(PendingFile, ids["stuck"]) is None and db.session.get(PendingFile, ids["wrong"]) is None
+    assert db.session.get(PendingFile, ids["young"]) is not None  # its own check may still be under way
+    kept = db.session.scalar(db.select(Evidence).where(Evidence.title == "stage.pdf"))
+    assert [f.filename for f in kept.files] == ["stage.pdf"]
+    assert kept.files[0].blob.sha256 == hashlib.sha256(good).hexdigest()
+    refused = db.session.scalar(db.select(Evidence).where(Evidence.title == "journal.txt"))
+    assert refused.files == [] and refused.pending_files == []
+    notice = db.session.scalar(db.select(Notification).where(Notification.user_id == world.learner.id))
+    assert notice is not None and "journal.txt" in notice.message and "ne correspond pas" in notice.message
+
+    again = runner.invoke(args=["storage", "recheck", "--older-than", "0"])
+    assert again.exit_code == 0 and again.output.startswith("1 fichier en attente vérifié : 1 accepté")
+    db.session.expire_all()
+    assert db.session.scalar(db.select(db.func.count()).select_from(PendingFile)) == 0
+
+
+def test_recheck_leaves_a_file_pending_when_the_store_fails(app, s3_app, world, login, client, runner,
+                                                             monkeypatch):
+    from portfolio.storage import StorageError
+
+    _held_back(monkeypatch)
+    login(world.learner)
+    pending = _pend(client, "stage.txt", b"waiting for the store" * 400)
+    pending_id = pending.id
+    _age(pending, 3600)
+
+    def down(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise StorageError("le stockage ne répond pas")
+
+    monkeypatch.setattr(type(s3_app), "adopt", down)
+    result = runner.invoke(args=["storage", "recheck"])
+    assert result.exit_code == 1
+    assert "0 accepté, 0 refusé, 1 toujours en attente" in result.output
+    assert "stockage indisponible pour 1 fichier" in result.output
+    db.session.expire_all()
+    still = db.session.get(PendingFile, pending_id)
+    assert still is not None and still.evidence.files == []
+    assert used_bytes(world.learner.id) == still.size  # still charged, nothing lost
+    assert s3_app.exists(still.staged_key)

@@ -10,13 +10,18 @@ the owner why. It runs on the RQ queue when ``REDIS_URL`` is set, else on a thre
 committed (``jobs.in_thread``), so that the response never waits for the read.
 
 Until then the evidence shows the file as « vérification en cours » and cannot be submitted
-(``evidence.ensure_verified``).
+(``evidence.ensure_verified``). A check that never ran to its end (the process stopped before its
+thread did, a job lost with the queue, the store down meanwhile) is run again by
+``flask --app wsgi storage recheck`` (:func:`stale_ids`, :func:`verify_all`), for files pending longer
+than ``PORTFOLIO_PENDING_RECHECK_SECONDS``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
+from datetime import timedelta
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
@@ -25,6 +30,7 @@ from sqlalchemy import select
 from portfolio import jobs, unit_of_work
 from portfolio.extensions import db
 from portfolio.models import Blob, EvidenceFile, PendingFile
+from portfolio.models.base import utcnow
 from portfolio.services import quota as quota_service
 from portfolio.services import viewers
 from portfolio.services.audit import record_event
@@ -37,6 +43,7 @@ log = logging.getLogger("portfolio")
 VERIFIED = "verified"
 REJECTED = "rejected"
 GONE = "gone"
+STILL_PENDING = "pending"  # the store failed: checked again later
 
 
 def verify_after_commit(pending_ids: Iterable[int]) -> None:
@@ -58,13 +65,25 @@ def dispatch(pending_ids: list[int]) -> None:
     jobs.in_thread(verify_all, list(pending_ids), name="verify-pending-files")
 
 
-def verify_all(pending_ids: list[int]) -> None:
-    """Check each of these pending files (one unit of work each); a store that fails leaves it pending."""
+def verify_all(pending_ids: list[int]) -> Counter[str]:
+    """Check each of these pending files (one unit of work each); a store that fails leaves it pending.
+    How many ended each way (``verified``, ``rejected``, ``gone``, ``pending``)."""
+    outcomes: Counter[str] = Counter()
     for pending_id in pending_ids:
         try:
-            verify_pending(pending_id)
+            outcomes[verify_pending(pending_id)] += 1
         except StorageError:
             log.exception("pending file %s: the store failed, it stays pending", pending_id)
+            outcomes[STILL_PENDING] += 1
+    return outcomes
+
+
+def stale_ids(older_than: timedelta) -> list[int]:
+    """Pending files recorded more than ``older_than`` ago, oldest first: their check should have
+    ended long since (it reads the object once, seconds per GiB), so it is to be run again."""
+    cutoff = utcnow() - older_than
+    return list(db.session.scalars(
+        select(PendingFile.id).where(PendingFile.created_at < cutoff).order_by(PendingFile.id)))
 
 
 def work_verify(pending_id: int) -> str:
