@@ -1065,7 +1065,7 @@ class Bench:
             if r.path == "app" and first is not None and r.seconds:
                 direct = next((d for d in self.rows if d.seconds
                                and (d.backend, d.size, d.path) == (r.backend, r.size, "boto3 direct")), None)
-                versus = f" ({direct.seconds / first:.0%} of boto3 direct's MiB/s)" if direct and direct.seconds else ""
+                versus = f" ({direct.seconds / first:.0%} of boto3 direct's MiB/s)" if direct else ""
                 out.append(f"{r.backend} {human(r.size)} app: the timed upload is the worker's second of this size; "
                            f"its first, on the worker just started, took {first:.2f} s{versus}")
             steps = [median(n) for n in ("ask_seconds", "upload_seconds", "record_seconds", "check_seconds")]

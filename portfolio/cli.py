@@ -36,7 +36,7 @@ from portfolio.frameworks.formats import (
     normalize_code,
 )
 from portfolio.jobs import worker_command
-from portfolio.models import ApiToken, Certification, MemberRole, PendingFile, Role
+from portfolio.models import ApiToken, Certification, MemberRole, Role
 from portfolio.services import audit, cohorts, frameworks, pending_files, succession, tokens, users, vae
 from portfolio.services.errors import DomainError
 from portfolio.services.storage_maintenance import find_orphans, verify_blobs
@@ -342,19 +342,17 @@ def storage_sweep(grace: int | None, dry_run: bool) -> None:
 def storage_recheck(older_than: int | None, dry_run: bool) -> None:
     """Check again the files sent straight to the bucket whose check never ended (exit 1 if the store fails)."""
     seconds = current_app.config["PENDING_RECHECK_SECONDS"] if older_than is None else older_than
-    ids = pending_files.stale_ids(timedelta(seconds=seconds))
+    stale = pending_files.stale(timedelta(seconds=seconds))
     if dry_run:
-        for pending in db.session.scalars(db.select(PendingFile).where(PendingFile.id.in_(ids))
-                                          .order_by(PendingFile.id)):
+        for pending in stale:
             click.echo(f"à vérifier : « {pending.filename} » ({pending.size} octets) de la preuve "
                        f"{pending.evidence_id}, en attente depuis le {pending.created_at:%d/%m/%Y %H:%M} UTC")
-        db.session.rollback()
-        click.echo(f"{count_fr(len(ids), 'fichier en attente', 'fichiers en attente')} (simulation).")
+        click.echo(f"{count_fr(len(stale), 'fichier en attente', 'fichiers en attente')} (simulation).")
         return
-    outcomes = pending_files.verify_all(ids)
+    outcomes = pending_files.verify_all([pending.id for pending in stale])
     left = outcomes[pending_files.STILL_PENDING]
     gone = outcomes[pending_files.GONE]  # its evidence deleted, or checked meanwhile by another run
-    click.echo(f"{count_fr(len(ids), 'fichier en attente vérifié', 'fichiers en attente vérifiés')} : "
+    click.echo(f"{count_fr(len(stale), 'fichier en attente vérifié', 'fichiers en attente vérifiés')} : "
                f"{count_fr(outcomes[pending_files.VERIFIED], 'accepté')}, "
                f"{count_fr(outcomes[pending_files.REJECTED], 'refusé')}"
                + (f", {count_fr(gone, 'déjà traité')}" if gone else "") + f", {left} toujours en attente.")

@@ -12,7 +12,7 @@ committed (``jobs.in_thread``), so that the response never waits for the read.
 Until then the evidence shows the file as « vérification en cours » and cannot be submitted
 (``evidence.ensure_verified``). A check that never ran to its end (the process stopped before its
 thread did, a job lost with the queue, the store down meanwhile) is run again by
-``flask --app wsgi storage recheck`` (:func:`stale_ids`, :func:`verify_all`), for files pending longer
+``flask --app wsgi storage recheck`` (:func:`stale`, :func:`verify_all`), for files pending longer
 than ``PORTFOLIO_PENDING_RECHECK_SECONDS``.
 """
 
@@ -78,12 +78,12 @@ def verify_all(pending_ids: list[int]) -> Counter[str]:
     return outcomes
 
 
-def stale_ids(older_than: timedelta) -> list[int]:
+def stale(older_than: timedelta) -> list[PendingFile]:
     """Pending files recorded more than ``older_than`` ago, oldest first: their check should have
     ended long since (it reads the object once, seconds per GiB), so it is to be run again."""
     cutoff = utcnow() - older_than
     return list(db.session.scalars(
-        select(PendingFile.id).where(PendingFile.created_at < cutoff).order_by(PendingFile.id)))
+        select(PendingFile).where(PendingFile.created_at < cutoff).order_by(PendingFile.id)))
 
 
 def work_verify(pending_id: int) -> str:
